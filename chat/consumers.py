@@ -1,0 +1,51 @@
+"""The chat socket: authenticate, subscribe, and hand frames to chat.frames."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from chat import broadcast, frames, services
+from chat.models import Chat
+
+# Closing with a code in 4000-4999 after accepting tells the page not to retry.
+CLOSE_NOT_ALLOWED = 4003
+
+
+def member_chat(user: AbstractBaseUser | AnonymousUser, chat_id: int) -> Chat | None:
+    """The chat, if the user is a member of it."""
+    if not user.is_authenticated:
+        return None
+    return Chat.objects.filter(pk=chat_id, memberships__user=user).first()
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    chat: Chat | None = None
+
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        chat = await database_sync_to_async(member_chat)(self.user, self.scope["url_route"]["kwargs"]["chat_id"])
+        await self.accept()
+        if chat is None:
+            await self.close(code=CLOSE_NOT_ALLOWED)
+            return
+        self.chat = chat
+        await self.channel_layer.group_add(broadcast.chat_group(chat.pk), self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if self.chat is not None:
+            await self.channel_layer.group_discard(broadcast.chat_group(self.chat.pk), self.channel_name)
+            await database_sync_to_async(services.mark_read)(user=self.user, chat=self.chat)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.chat is None:
+            return
+        reply = await database_sync_to_async(frames.send_message)(
+            user=self.user, chat=self.chat, text_data=text_data
+        )
+        await self.send(text_data=reply)
+
+    async def chat_html(self, event: dict[str, str]) -> None:
+        """A fragment rendered once for the whole chat."""
+        await self.send(text_data=event["html"])

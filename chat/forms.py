@@ -1,0 +1,49 @@
+"""Validation shared by the form post and the WebSocket frame."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+
+from chat.models import MESSAGE_MAX_LENGTH, Chat
+
+
+class MessageForm(forms.Form):
+    text = forms.CharField(
+        label="Message",
+        max_length=MESSAGE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 1}),
+        error_messages={"required": "Write a message first."},
+    )
+    # Chosen by the page, so that a retried send makes one message.
+    client_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    @classmethod
+    def fresh(cls) -> MessageForm:
+        """An empty composer with a new client id."""
+        return cls(initial={"client_id": uuid.uuid4()})
+
+    def all_errors(self) -> list[str]:
+        """Every error of the form as one flat list, for the composer's error region."""
+        return [str(error) for errors in self.errors.values() for error in errors]
+
+    @classmethod
+    def from_frame(cls, frame: dict[str, Any]) -> MessageForm:
+        """Bind the fields of a WebSocket frame; anything not a string counts as missing."""
+        form = cls(data={name: frame[name] for name in ("text", "client_id") if isinstance(frame.get(name), str)})
+        if "text" in frame and not isinstance(frame["text"], str):
+            form.full_clean()
+            form.errors["text"] = form.error_class(["The message must be text."])
+        return form
+
+
+class RoomForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    visibility = forms.ChoiceField(
+        choices=Chat.Visibility.choices,
+        initial=Chat.Visibility.PUBLIC,
+        widget=forms.RadioSelect,
+        help_text="Anyone can find and join a public room; a private one only by invitation.",
+    )

@@ -1,0 +1,151 @@
+"""Chats, memberships and messages, with the queries that read them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+MESSAGE_MAX_LENGTH = 4000
+PAGE_SIZE = 50
+
+
+class ChatQuerySet(models.QuerySet["Chat"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ChatQuerySet:
+        """Chats the user is a member of, and public rooms."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(
+            Q(memberships__user=user) | Q(kind=Chat.Kind.ROOM, visibility=Chat.Visibility.PUBLIC)
+        ).distinct()
+
+    def of_member(self, user: AbstractBaseUser) -> ChatQuerySet:
+        return self.filter(memberships__user=user)
+
+    def joinable_by(self, user: AbstractBaseUser) -> ChatQuerySet:
+        """Public rooms the user has not joined."""
+        return self.filter(kind=Chat.Kind.ROOM, visibility=Chat.Visibility.PUBLIC).exclude(
+            memberships__user=user
+        )
+
+
+class Chat(models.Model):
+    class Kind(models.TextChoices):
+        ROOM = "room"
+        DIRECT = "direct"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public"
+        PRIVATE = "private"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ROOM)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
+    # Every new account becomes a member of the rooms marked here (General, from the migrations).
+    auto_join = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="chats", blank=True
+    )
+
+    objects = ChatQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("chat:detail", args=[self.pk])
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind == Chat.Kind.ROOM and self.visibility == Chat.Visibility.PUBLIC
+
+
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def with_unread_count(self) -> MembershipQuerySet:
+        """Annotate each membership with the others' messages after its last read one."""
+        unread = Q(chat__messages__id__gt=Coalesce(F("last_read_message_id"), 0)) & ~Q(
+            chat__messages__user=F("user")
+        )
+        return self.annotate(unread_count=Count("chat__messages", filter=unread))
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        MEMBER = "member"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+    last_read_message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "chat"], name="one_membership_per_user_and_chat")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.chat}"
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def with_author(self) -> MessageQuerySet:
+        return self.select_related("user")
+
+    def latest_page(self, chat: Chat, *, before: int | None = None, size: int = PAGE_SIZE) -> list[Message]:
+        """Up to `size` messages of the chat before id `before` (or the newest), oldest first."""
+        messages = self.filter(chat=chat)
+        if before is not None:
+            messages = messages.filter(pk__lt=before)
+        return list(reversed(messages.with_author().order_by("-pk")[:size]))
+
+    def after(self, chat: Chat, after: int, *, size: int = PAGE_SIZE) -> list[Message]:
+        """Up to `size` messages of the chat after id `after`, oldest first."""
+        return list(self.filter(chat=chat, pk__gt=after).with_author().order_by("pk")[:size])
+
+
+class Message(models.Model):
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages")
+    text = models.TextField(max_length=MESSAGE_MAX_LENGTH)
+    timestamp = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # Chosen by the sending client, so that a retried send makes one message.
+    client_id = models.UUIDField(null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # Serves both "the latest N of a chat" (backwards) and "after id X" (forwards).
+            models.Index(fields=["chat", "id"], name="message_chat_id"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="one_message_per_user_and_client_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.text[:40]}"

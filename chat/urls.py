@@ -1,0 +1,14 @@
+from django.urls import path
+
+from chat import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("chats/", views.chat_list, name="list"),
+    path("chats/new/", views.chat_create, name="new"),
+    path("chats/<int:chat_id>/", views.chat_detail, name="detail"),
+    path("chats/<int:chat_id>/messages/", views.chat_messages, name="messages"),
+    path("chats/<int:chat_id>/join/", views.chat_join, name="join"),
+]

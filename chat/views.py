@@ -1,0 +1,150 @@
+"""Pages and their htmx fragments: thin adapters over the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from chat import services
+from chat.forms import MessageForm, RoomForm
+from chat.models import Chat, Membership, Message
+
+DETAIL = "chat/chat_detail.html"
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("chat:list" if request.user.is_authenticated else "login")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("chat:list")
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.create_account(
+            username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("chat:list")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def chat_list(request: HttpRequest) -> HttpResponse:
+    memberships = (
+        Membership.objects.filter(user=request.user)
+        .select_related("chat")
+        .with_unread_count()
+        .order_by("chat__name", "chat__pk")
+    )
+    joinable = Chat.objects.joinable_by(request.user)
+    return render(request, "chat/chat_list.html", {"memberships": memberships, "joinable": joinable})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def chat_create(request: HttpRequest) -> HttpResponse:
+    form = RoomForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            chat = services.create_room(user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            return redirect(chat)
+    return render(request, "chat/chat_form.html", {"form": form})
+
+
+def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
+    """What a page of messages needs to link to the pages before and after it."""
+    first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
+    chat_messages = Message.objects.filter(chat=chat)
+    return {
+        "messages": messages,
+        "older_before": first if first and chat_messages.filter(pk__lt=first).exists() else None,
+        "newer_after": last if last and chat_messages.filter(pk__gt=last).exists() else None,
+    }
+
+
+def render_detail(
+    request: HttpRequest, chat: Chat, messages: list[Message], form: MessageForm, status: int = 200
+) -> HttpResponse:
+    is_member = services.is_member(user=request.user, chat=chat)
+    context = {"chat": chat, "is_member": is_member, "form": form, **page_context(chat, messages)}
+    return render(request, DETAIL, context, status=status)
+
+
+@login_required
+def chat_detail(request: HttpRequest, chat_id: int) -> HttpResponse:
+    chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
+    messages = Message.objects.latest_page(chat)
+    if services.is_member(user=request.user, chat=chat):
+        services.mark_read(user=request.user, chat=chat)
+    return render_detail(request, chat, messages, MessageForm.fresh())
+
+
+def parse_cursor(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ValueError(value)
+    return int(value)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def chat_messages(request: HttpRequest, chat_id: int) -> HttpResponse:
+    """GET: a page of messages (?before= or ?after= an id). POST: send a message."""
+    chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
+    if request.method == "POST":
+        return send_message(request, chat)
+    try:
+        before = parse_cursor(request.GET.get("before"))
+        after = parse_cursor(request.GET.get("after"))
+    except ValueError:
+        return HttpResponseBadRequest("before and after take a message id.")
+    if after is not None:
+        messages = Message.objects.after(chat, after)
+    else:
+        messages = Message.objects.latest_page(chat, before=before)
+    if request.htmx:
+        return render(request, f"{DETAIL}#message_page", {"chat": chat, **page_context(chat, messages)})
+    return render_detail(request, chat, messages, MessageForm.fresh())
+
+
+def send_message(request: HttpRequest, chat: Chat) -> HttpResponse:
+    """The composer's plain form post: Post/Redirect/Get, or the fresh composer for htmx."""
+    form = MessageForm(request.POST)
+    if form.is_valid():
+        try:
+            services.post_message(
+                chat=chat,
+                user=request.user,
+                text=form.cleaned_data["text"],
+                client_id=form.cleaned_data["client_id"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+    if form.is_valid():
+        if request.htmx:
+            return render(request, f"{DETAIL}#composer", {"chat": chat, "form": MessageForm.fresh()})
+        return redirect(chat)
+    if request.htmx:
+        return render(request, f"{DETAIL}#composer", {"chat": chat, "form": form})
+    return render_detail(request, chat, Message.objects.latest_page(chat), form, status=400)
+
+
+@login_required
+@require_POST
+def chat_join(request: HttpRequest, chat_id: int) -> HttpResponse:
+    chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
+    services.join_chat(user=request.user, chat=chat)
+    return redirect(chat)
