@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from chat import broadcast, frames, services
 from chat.models import Chat
@@ -13,7 +13,7 @@ from chat.models import Chat
 CLOSE_NOT_ALLOWED = 4003
 
 
-def member_chat(user: AbstractBaseUser | AnonymousUser, chat_id: int) -> Chat | None:
+def member_chat(user: User | AnonymousUser, chat_id: int) -> Chat | None:
     """The chat, if the user is a member of it."""
     if not user.is_authenticated:
         return None
@@ -25,7 +25,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
-        chat = await database_sync_to_async(member_chat)(self.user, self.scope["url_route"]["kwargs"]["chat_id"])
+        chat = await database_sync_to_async(member_chat)(
+            self.user, self.scope["url_route"]["kwargs"]["chat_id"]
+        )
         await self.accept()
         if chat is None:
             await self.close(code=CLOSE_NOT_ALLOWED)

@@ -32,7 +32,9 @@ class MessageForm(forms.Form):
     @classmethod
     def from_frame(cls, frame: dict[str, Any]) -> MessageForm:
         """Bind the fields of a WebSocket frame; anything not a string counts as missing."""
-        form = cls(data={name: frame[name] for name in ("text", "client_id") if isinstance(frame.get(name), str)})
+        form = cls(
+            data={name: frame[name] for name in ("text", "client_id") if isinstance(frame.get(name), str)}
+        )
         if "text" in frame and not isinstance(frame["text"], str):
             form.full_clean()
             form.errors["text"] = form.error_class(["The message must be text."])

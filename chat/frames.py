@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
 
@@ -35,7 +35,7 @@ def parse_frame(text_data: str | None) -> dict[str, Any]:
     return frame
 
 
-def send_message(*, user: AbstractBaseUser, chat: Chat, text_data: str | None) -> str:
+def send_message(*, user: User, chat: Chat, text_data: str | None) -> str:
     """Post the composer's message and return the reply: a fresh composer, or the errors."""
     try:
         form = MessageForm.from_frame(parse_frame(text_data))

@@ -10,14 +10,14 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 MESSAGE_MAX_LENGTH = 4000
 PAGE_SIZE = 50
 
 
 class ChatQuerySet(models.QuerySet["Chat"]):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ChatQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> ChatQuerySet:
         """Chats the user is a member of, and public rooms."""
         if not user.is_authenticated:
             return self.none()
@@ -25,10 +25,10 @@ class ChatQuerySet(models.QuerySet["Chat"]):
             Q(memberships__user=user) | Q(kind=Chat.Kind.ROOM, visibility=Chat.Visibility.PUBLIC)
         ).distinct()
 
-    def of_member(self, user: AbstractBaseUser) -> ChatQuerySet:
+    def of_member(self, user: User) -> ChatQuerySet:
         return self.filter(memberships__user=user)
 
-    def joinable_by(self, user: AbstractBaseUser) -> ChatQuerySet:
+    def joinable_by(self, user: User) -> ChatQuerySet:
         """Public rooms the user has not joined."""
         return self.filter(kind=Chat.Kind.ROOM, visibility=Chat.Visibility.PUBLIC).exclude(
             memberships__user=user
@@ -100,7 +100,9 @@ class Membership(models.Model):
     objects = MembershipQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "chat"], name="one_membership_per_user_and_chat")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "chat"], name="one_membership_per_user_and_chat")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.chat}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 from uuid import UUID
 
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -18,7 +18,7 @@ from chat import broadcast
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
 
 
-def get_visible_chat(*, user: AbstractBaseUser, chat_id: int) -> Chat:
+def get_visible_chat(*, user: User, chat_id: int) -> Chat:
     """The chat, if the user may see it; a chat the user may not see does not exist for them."""
     try:
         return Chat.objects.visible_to(user).get(pk=chat_id)
@@ -26,7 +26,7 @@ def get_visible_chat(*, user: AbstractBaseUser, chat_id: int) -> Chat:
         raise Http404("No such chat.") from None
 
 
-def get_membership(*, user: AbstractBaseUser, chat: Chat) -> Membership:
+def get_membership(*, user: User, chat: Chat) -> Membership:
     """The user's membership of the chat, or PermissionDenied."""
     try:
         return Membership.objects.get(user=user, chat=chat)
@@ -34,7 +34,7 @@ def get_membership(*, user: AbstractBaseUser, chat: Chat) -> Membership:
         raise PermissionDenied("Join this chat first.") from None
 
 
-def is_member(*, user: AbstractBaseUser, chat: Chat) -> bool:
+def is_member(*, user: User, chat: Chat) -> bool:
     return user.is_authenticated and Membership.objects.filter(user=user, chat=chat).exists()
 
 
@@ -48,7 +48,7 @@ def create_account(*, username: str, password: str) -> User:
 
 
 @transaction.atomic
-def create_room(*, user: AbstractBaseUser, name: str, visibility: str) -> Chat:
+def create_room(*, user: User, name: str, visibility: str) -> Chat:
     """Create a room owned by the user."""
     name = name.strip()
     if not name:
@@ -61,7 +61,7 @@ def create_room(*, user: AbstractBaseUser, name: str, visibility: str) -> Chat:
 
 
 @transaction.atomic
-def join_chat(*, user: AbstractBaseUser, chat: Chat) -> Membership:
+def join_chat(*, user: User, chat: Chat) -> Membership:
     """Join a public room; joining twice is harmless."""
     if not chat.is_public:
         raise PermissionDenied("Only public rooms can be joined.")
@@ -84,9 +84,7 @@ def validate_text(text: object) -> str:
 
 
 @transaction.atomic
-def post_message(
-    *, chat: Chat, user: AbstractBaseUser, text: str, client_id: UUID | None = None
-) -> tuple[Message, bool]:
+def post_message(*, chat: Chat, user: User, text: str, client_id: UUID | None = None) -> tuple[Message, bool]:
     """Save a message once per client_id and push it to the chat after commit.
 
     Returns the message and whether it was created now; a repeated client_id returns
@@ -111,7 +109,7 @@ def post_message(
 
 
 @transaction.atomic
-def mark_read(*, user: AbstractBaseUser, chat: Chat) -> None:
+def mark_read(*, user: User, chat: Chat) -> None:
     """Mark every message of the chat as read by the user."""
     latest = Message.objects.filter(chat=chat).order_by("-pk").values_list("pk", flat=True).first()
     if latest is not None:

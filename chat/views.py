@@ -7,16 +7,25 @@ from typing import Any
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from chat import services
 from chat.forms import MessageForm, RoomForm
 from chat.models import Chat, Membership, Message
 
 DETAIL = "chat/chat_detail.html"
+
+
+class AuthedRequest(HttpRequest):
+    """The request of a signed-in user, as the views behind login_required see it."""
+
+    user: User
+    htmx: HtmxDetails
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -27,7 +36,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("chat:list")
-    form = UserCreationForm(request.POST or None)
+    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = services.create_account(
             username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
@@ -38,7 +47,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def chat_list(request: HttpRequest) -> HttpResponse:
+def chat_list(request: AuthedRequest) -> HttpResponse:
     memberships = (
         Membership.objects.filter(user=request.user)
         .select_related("chat")
@@ -51,7 +60,7 @@ def chat_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def chat_create(request: HttpRequest) -> HttpResponse:
+def chat_create(request: AuthedRequest) -> HttpResponse:
     form = RoomForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -75,7 +84,7 @@ def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
 
 
 def render_detail(
-    request: HttpRequest, chat: Chat, messages: list[Message], form: MessageForm, status: int = 200
+    request: AuthedRequest, chat: Chat, messages: list[Message], form: MessageForm, status: int = 200
 ) -> HttpResponse:
     is_member = services.is_member(user=request.user, chat=chat)
     context = {"chat": chat, "is_member": is_member, "form": form, **page_context(chat, messages)}
@@ -83,7 +92,7 @@ def render_detail(
 
 
 @login_required
-def chat_detail(request: HttpRequest, chat_id: int) -> HttpResponse:
+def chat_detail(request: AuthedRequest, chat_id: int) -> HttpResponse:
     chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
     messages = Message.objects.latest_page(chat)
     if services.is_member(user=request.user, chat=chat):
@@ -101,7 +110,7 @@ def parse_cursor(value: str | None) -> int | None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def chat_messages(request: HttpRequest, chat_id: int) -> HttpResponse:
+def chat_messages(request: AuthedRequest, chat_id: int) -> HttpResponse:
     """GET: a page of messages (?before= or ?after= an id). POST: send a message."""
     chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
     if request.method == "POST":
@@ -120,7 +129,7 @@ def chat_messages(request: HttpRequest, chat_id: int) -> HttpResponse:
     return render_detail(request, chat, messages, MessageForm.fresh())
 
 
-def send_message(request: HttpRequest, chat: Chat) -> HttpResponse:
+def send_message(request: AuthedRequest, chat: Chat) -> HttpResponse:
     """The composer's plain form post: Post/Redirect/Get, or the fresh composer for htmx."""
     form = MessageForm(request.POST)
     if form.is_valid():
@@ -144,7 +153,7 @@ def send_message(request: HttpRequest, chat: Chat) -> HttpResponse:
 
 @login_required
 @require_POST
-def chat_join(request: HttpRequest, chat_id: int) -> HttpResponse:
+def chat_join(request: AuthedRequest, chat_id: int) -> HttpResponse:
     chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
     services.join_chat(user=request.user, chat=chat)
     return redirect(chat)

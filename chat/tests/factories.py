@@ -1,0 +1,32 @@
+"""Small builders for tests: they go through the services, as the doors do."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.contrib.auth.models import User
+
+from chat import services
+from chat.models import Chat, Message
+
+PASSWORD = "correct-horse-battery-42"
+_numbers = itertools.count(1)
+
+
+def make_user(name: str = "") -> User:
+    return services.create_account(username=name or f"user{next(_numbers)}", password=PASSWORD)
+
+
+def make_room(owner: User, name: str = "Room", visibility: str = Chat.Visibility.PUBLIC) -> Chat:
+    return services.create_room(user=owner, name=name, visibility=visibility)
+
+
+def general() -> Chat:
+    return Chat.objects.get(name="General", auto_join=True)
+
+
+def make_messages(chat: Chat, user: User, count: int) -> list[Message]:
+    """Messages saved directly, without pushes: for tests about reading, not sending."""
+    return Message.objects.bulk_create(
+        Message(chat=chat, user=user, text=f"message {i}") for i in range(count)
+    )

@@ -1,0 +1,188 @@
+import asyncio
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import TestCase
+
+from chat import broadcast, services
+from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
+from chat.tests.factories import general, make_messages, make_room, make_user
+
+
+class ChannelListener:
+    """A channel subscribed to a chat's group, as an open socket would be."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.layer = get_channel_layer()
+        async_to_sync(self.layer.flush)()
+        self.channel = async_to_sync(self.layer.new_channel)()
+        async_to_sync(self.layer.group_add)(broadcast.chat_group(chat.pk), self.channel)
+
+    def pending(self) -> list[dict]:
+        async def drain() -> list[dict]:
+            events = []
+            while True:
+                try:
+                    events.append(await asyncio.wait_for(self.layer.receive(self.channel), 0.05))
+                except TimeoutError:
+                    return events
+
+        return async_to_sync(drain)()
+
+
+class AccountTests(TestCase):
+    def test_new_account_joins_general(self):
+        """Every new account is a member of General, which exists from the migrations."""
+        user = make_user()
+        assert Membership.objects.filter(user=user, chat=general(), role=Membership.Role.MEMBER).exists()
+
+
+class RoomTests(TestCase):
+    def test_creator_owns_the_room(self):
+        """The creator of a room is its owner."""
+        owner = make_user()
+        chat = make_room(owner, name="  Design  ", visibility=Chat.Visibility.PRIVATE)
+        assert chat.name == "Design"
+        assert chat.kind == Chat.Kind.ROOM
+        assert chat.created_by == owner
+        assert Membership.objects.get(chat=chat).role == Membership.Role.OWNER
+
+    def test_room_needs_a_name_and_a_known_visibility(self):
+        """A blank name or an unknown visibility is refused, and nothing is created."""
+        owner = make_user()
+        rooms = Chat.objects.count()
+        with pytest.raises(ValidationError):
+            services.create_room(user=owner, name="   ", visibility="public")
+        with pytest.raises(ValidationError):
+            services.create_room(user=owner, name="Room", visibility="secret")
+        assert Chat.objects.count() == rooms
+
+    def test_join_public_room_once(self):
+        """Joining a public room twice makes one membership."""
+        chat = make_room(make_user())
+        user = make_user()
+        services.join_chat(user=user, chat=chat)
+        services.join_chat(user=user, chat=chat)
+        assert Membership.objects.filter(user=user, chat=chat).count() == 1
+
+    def test_private_room_cannot_be_joined(self):
+        """Nobody joins a private room by themselves."""
+        chat = make_room(make_user(), visibility=Chat.Visibility.PRIVATE)
+        with pytest.raises(PermissionDenied):
+            services.join_chat(user=make_user(), chat=chat)
+
+    def test_visible_chats(self):
+        """A user sees the chats they are in and public rooms, never others' private rooms."""
+        owner, other = make_user(), make_user()
+        public = make_room(owner, visibility=Chat.Visibility.PUBLIC)
+        private = make_room(owner, visibility=Chat.Visibility.PRIVATE)
+        assert set(Chat.objects.visible_to(owner)) == {general(), public, private}
+        assert set(Chat.objects.visible_to(other)) == {general(), public}
+        with pytest.raises(Exception, match="No such chat"):
+            services.get_visible_chat(user=other, chat_id=private.pk)
+
+
+class PostMessageTests(TestCase):
+    def setUp(self):
+        self.user = make_user()
+        self.chat = general()
+
+    def test_message_is_pushed_after_commit(self):
+        """The message is pushed to the chat's sockets only once its transaction commits."""
+        listener = ChannelListener(self.chat)
+        with self.captureOnCommitCallbacks() as callbacks:
+            message, created = services.post_message(chat=self.chat, user=self.user, text="  hello  ")
+            assert listener.pending() == []
+        assert created
+        assert message.text == "hello"
+        for callback in callbacks:
+            callback()
+        [event] = listener.pending()
+        assert event["type"] == broadcast.HTML_EVENT
+        assert f'id="message-{message.pk}"' in event["html"]
+        assert 'hx-swap-oob="beforeend"' in event["html"]
+
+    def test_pushed_text_is_escaped(self):
+        """User text in the pushed fragment is escaped, so it can't add elements to anyone's page."""
+        listener = ChannelListener(self.chat)
+        text = '<div id="messages" hx-swap-oob="true">x</div>'
+        with self.captureOnCommitCallbacks(execute=True):
+            services.post_message(chat=self.chat, user=self.user, text=text)
+        [event] = listener.pending()
+        assert text not in event["html"]
+        assert (
+            "&lt;div id=&quot;messages&quot; hx-swap-oob=&quot;true&quot;&gt;x&lt;/div&gt;" in event["html"]
+        )
+
+    def test_same_client_id_makes_one_message(self):
+        """A send repeated with the same client id returns the first message and pushes nothing more."""
+        client_id = uuid.uuid4()
+        listener = ChannelListener(self.chat)
+        with self.captureOnCommitCallbacks(execute=True):
+            first, created = services.post_message(
+                chat=self.chat, user=self.user, text="once", client_id=client_id
+            )
+        with self.captureOnCommitCallbacks(execute=True):
+            again, created_again = services.post_message(
+                chat=self.chat, user=self.user, text="once", client_id=client_id
+            )
+        assert created and not created_again
+        assert again.pk == first.pk
+        assert Message.objects.filter(client_id=client_id).count() == 1
+        assert len(listener.pending()) == 1
+
+    def test_other_users_may_reuse_a_client_id(self):
+        """Client ids are per user: another user's message with the same id is a new message."""
+        client_id = uuid.uuid4()
+        services.post_message(chat=self.chat, user=self.user, text="mine", client_id=client_id)
+        _, created = services.post_message(
+            chat=self.chat, user=make_user(), text="theirs", client_id=client_id
+        )
+        assert created
+
+    def test_invalid_text_saves_nothing(self):
+        """Empty, blank, too long or non-string text is refused with a message, and nothing is saved."""
+        for text in ["", "   \n ", "x" * (MESSAGE_MAX_LENGTH + 1), None, 42]:
+            with self.subTest(text=text), pytest.raises(ValidationError):
+                services.post_message(chat=self.chat, user=self.user, text=text)  # type: ignore[arg-type]
+        assert not Message.objects.exists()
+
+    def test_longest_message_is_accepted(self):
+        """A message of exactly the maximum length is saved."""
+        message, _ = services.post_message(chat=self.chat, user=self.user, text="y" * MESSAGE_MAX_LENGTH)
+        assert len(message.text) == MESSAGE_MAX_LENGTH
+
+    def test_non_member_cannot_post(self):
+        """Only members post; a public room must be joined first."""
+        room = make_room(make_user())
+        with pytest.raises(PermissionDenied):
+            services.post_message(chat=room, user=self.user, text="hi")
+        assert not Message.objects.exists()
+
+
+class ReadTests(TestCase):
+    def test_unread_counts(self):
+        """Unread counts others' messages after the last read one, and reading clears them."""
+        reader, writer = make_user(), make_user()
+        chat = general()
+        make_messages(chat, writer, 3)
+        make_messages(chat, reader, 2)
+        membership = Membership.objects.with_unread_count().get(user=reader, chat=chat)
+        assert membership.unread_count == 3
+        services.mark_read(user=reader, chat=chat)
+        assert Membership.objects.with_unread_count().get(user=reader, chat=chat).unread_count == 0
+        make_messages(chat, writer, 1)
+        assert Membership.objects.with_unread_count().get(user=reader, chat=chat).unread_count == 1
+        assert Membership.objects.with_unread_count().get(user=writer, chat=chat).unread_count == 2
+
+    def test_pages_of_messages(self):
+        """The latest page is the newest 50, oldest first; before and after page by id."""
+        chat, user = general(), make_user()
+        messages = make_messages(chat, user, 120)
+        ids = [message.pk for message in messages]
+        assert [m.pk for m in Message.objects.latest_page(chat)] == ids[-50:]
+        assert [m.pk for m in Message.objects.latest_page(chat, before=ids[70])] == ids[20:70]
+        assert [m.pk for m in Message.objects.after(chat, ids[100])] == ids[101:]
