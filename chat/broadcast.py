@@ -41,3 +41,8 @@ def send_to_chat(chat_id: int, html: str) -> None:
 
 def message_posted(message: Message) -> None:
     send_to_chat(message.chat_id, render_message(message))
+
+
+def message_changed(message: Message) -> None:
+    """An edit or a deletion: the new version replaces the old one wherever it is shown."""
+    send_to_chat(message.chat_id, render_to_string("chat/chat_detail.html#message", {"message": message}))

@@ -49,6 +49,8 @@ class Chat(models.Model):
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     # Every new account becomes a member of the rooms marked here (General, from the migrations).
     auto_join = models.BooleanField(default=False)
+    # "<lower user id>:<higher user id>" for a direct chat, so that a pair has only one.
+    direct_key = models.CharField(max_length=50, null=True, blank=True, unique=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -78,8 +80,10 @@ class Chat(models.Model):
 class MembershipQuerySet(models.QuerySet["Membership"]):
     def with_unread_count(self) -> MembershipQuerySet:
         """Annotate each membership with the others' messages after its last read one."""
-        unread = Q(chat__messages__id__gt=Coalesce(F("last_read_message_id"), 0)) & ~Q(
-            chat__messages__user=F("user")
+        unread = (
+            Q(chat__messages__id__gt=Coalesce(F("last_read_message_id"), 0))
+            & Q(chat__messages__deleted_at__isnull=True)
+            & ~Q(chat__messages__user=F("user"))
         )
         return self.annotate(unread_count=Count("chat__messages", filter=unread))
 
@@ -112,6 +116,9 @@ class MessageQuerySet(models.QuerySet["Message"]):
     def with_author(self) -> MessageQuerySet:
         return self.select_related("user")
 
+    def not_deleted(self) -> MessageQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
     def latest_page(self, chat: Chat, *, before: int | None = None, size: int = PAGE_SIZE) -> list[Message]:
         """Up to `size` messages of the chat before id `before` (or the newest), oldest first."""
         messages = self.filter(chat=chat)
@@ -130,6 +137,8 @@ class Message(models.Model):
     text = models.TextField(max_length=MESSAGE_MAX_LENGTH)
     timestamp = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
+    # A deleted message stays as a tombstone without its text, so that every client learns of it.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     # Chosen by the sending client, so that a retried send makes one message.
     client_id = models.UUIDField(null=True, blank=True)
 
@@ -151,3 +160,7 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.text[:40]}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None

@@ -11,4 +11,8 @@ urlpatterns = [
     path("chats/<int:chat_id>/", views.chat_detail, name="detail"),
     path("chats/<int:chat_id>/messages/", views.chat_messages, name="messages"),
     path("chats/<int:chat_id>/join/", views.chat_join, name="join"),
+    path("chats/<int:chat_id>/messages/<int:message_id>/edit/", views.message_edit, name="message_edit"),
+    path(
+        "chats/<int:chat_id>/messages/<int:message_id>/delete/", views.message_delete, name="message_delete"
+    ),
 ]

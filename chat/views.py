@@ -8,8 +8,8 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
@@ -86,8 +86,14 @@ def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
 def render_detail(
     request: AuthedRequest, chat: Chat, messages: list[Message], form: MessageForm, status: int = 200
 ) -> HttpResponse:
-    is_member = services.is_member(user=request.user, chat=chat)
-    context = {"chat": chat, "is_member": is_member, "form": form, **page_context(chat, messages)}
+    membership = Membership.objects.filter(user=request.user, chat=chat).first()
+    context = {
+        "chat": chat,
+        "is_member": membership is not None,
+        "is_owner": membership is not None and membership.role == Membership.Role.OWNER,
+        "form": form,
+        **page_context(chat, messages),
+    }
     return render(request, DETAIL, context, status=status)
 
 
@@ -157,3 +163,38 @@ def chat_join(request: AuthedRequest, chat_id: int) -> HttpResponse:
     chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
     services.join_chat(user=request.user, chat=chat)
     return redirect(chat)
+
+
+def get_chat_message(request: AuthedRequest, chat_id: int, message_id: int) -> Message:
+    message = services.get_visible_message(user=request.user, message_id=message_id)
+    if message.chat_id != chat_id:
+        raise Http404("No such message.")
+    return message
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def message_edit(request: AuthedRequest, chat_id: int, message_id: int) -> HttpResponse:
+    message = get_chat_message(request, chat_id, message_id)
+    if message.user_id != request.user.pk:
+        raise PermissionDenied("Only the author can edit a message.")
+    form = MessageForm(request.POST or None, initial={"text": message.text})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.edit_message(message=message, user=request.user, text=form.cleaned_data["text"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            return redirect(f"{message.chat.get_absolute_url()}#message-{message.pk}")
+    return render(request, "chat/message_form.html", {"chat": message.chat, "message": message, "form": form})
+
+
+@login_required
+@require_POST
+def message_delete(request: AuthedRequest, chat_id: int, message_id: int) -> HttpResponse:
+    message = get_chat_message(request, chat_id, message_id)
+    services.delete_message(message=message, user=request.user)
+    if request.htmx:
+        # The page learns of the deletion from the push, like everyone else's.
+        return HttpResponse(status=204)
+    return redirect(message.chat)

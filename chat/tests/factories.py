@@ -7,7 +7,7 @@ import itertools
 from django.contrib.auth.models import User
 
 from chat import services
-from chat.models import Chat, Message
+from chat.models import Chat, Membership, Message
 
 PASSWORD = "correct-horse-battery-42"
 _numbers = itertools.count(1)
@@ -30,3 +30,8 @@ def make_messages(chat: Chat, user: User, count: int) -> list[Message]:
     return Message.objects.bulk_create(
         Message(chat=chat, user=user, text=f"message {i}") for i in range(count)
     )
+
+
+def unread_count(user: User, chat: Chat) -> int:
+    membership = Membership.objects.with_unread_count().get(user=user, chat=chat)
+    return membership.unread_count  # type: ignore[attr-defined]

@@ -1,12 +1,13 @@
 import json
 import uuid
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client, TransactionTestCase
 
-from chat.models import MESSAGE_MAX_LENGTH, Chat, Message
+from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
 from chat.tests.factories import make_room, make_user
 from config.asgi import application
 
@@ -37,7 +38,7 @@ class ConsumerTests(TransactionTestCase):
     def setUp(self):
         self.alice, self.bob = make_user("alice"), make_user("bob")
         self.chat = make_room(self.alice, name="Team")
-        Chat.members.through.objects.create(user=self.bob, chat=self.chat)
+        Membership.objects.create(user=self.bob, chat=self.chat)
 
     async def test_message_reaches_every_socket_of_the_chat(self):
         """A sent message is saved and pushed to every open socket, the sender's included;
@@ -92,7 +93,7 @@ class ConsumerTests(TransactionTestCase):
     async def test_bad_frames_answer_the_sender_and_keep_the_socket(self):
         """A malformed frame gets an error for that socket alone, saves nothing, and the socket stays open."""
         too_long = "x" * (MESSAGE_MAX_LENGTH + 1)
-        bad_frames = [
+        bad_frames: list[tuple[dict[str, Any], str]] = [
             ({"text_data": "not json"}, "not valid JSON"),
             ({"text_data": "[1, 2]"}, "JSON object"),
             ({"text_data": '"text"'}, "JSON object"),
@@ -125,7 +126,7 @@ class ConsumerTests(TransactionTestCase):
     async def test_member_removed_while_connected_cannot_post(self):
         """Membership is checked on every send, not only on connect."""
         bob = await open_socket(self.chat, self.bob)
-        await Chat.members.through.objects.filter(user=self.bob, chat=self.chat).adelete()
+        await Membership.objects.filter(user=self.bob, chat=self.chat).adelete()
         await bob.send_to(text_data=json.dumps({"text": "sneaky"}))
         assert "Join this chat first." in await bob.receive_from(timeout=3)
         assert not await Message.objects.aexists()

@@ -5,11 +5,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.test import TestCase
 
 from chat import broadcast, services
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
-from chat.tests.factories import general, make_messages, make_room, make_user
+from chat.tests.factories import general, make_messages, make_room, make_user, unread_count
 
 
 class ChannelListener:
@@ -170,13 +171,12 @@ class ReadTests(TestCase):
         chat = general()
         make_messages(chat, writer, 3)
         make_messages(chat, reader, 2)
-        membership = Membership.objects.with_unread_count().get(user=reader, chat=chat)
-        assert membership.unread_count == 3
+        assert unread_count(reader, chat) == 3
         services.mark_read(user=reader, chat=chat)
-        assert Membership.objects.with_unread_count().get(user=reader, chat=chat).unread_count == 0
+        assert unread_count(reader, chat) == 0
         make_messages(chat, writer, 1)
-        assert Membership.objects.with_unread_count().get(user=reader, chat=chat).unread_count == 1
-        assert Membership.objects.with_unread_count().get(user=writer, chat=chat).unread_count == 2
+        assert unread_count(reader, chat) == 1
+        assert unread_count(writer, chat) == 2
 
     def test_pages_of_messages(self):
         """The latest page is the newest 50, oldest first; before and after page by id."""
@@ -186,3 +186,100 @@ class ReadTests(TestCase):
         assert [m.pk for m in Message.objects.latest_page(chat)] == ids[-50:]
         assert [m.pk for m in Message.objects.latest_page(chat, before=ids[70])] == ids[20:70]
         assert [m.pk for m in Message.objects.after(chat, ids[100])] == ids[101:]
+
+
+class EditAndDeleteTests(TestCase):
+    def setUp(self):
+        self.owner, self.author, self.other = make_user(), make_user(), make_user()
+        self.chat = make_room(self.owner)
+        for user in (self.author, self.other):
+            services.join_chat(user=user, chat=self.chat)
+        self.message, _ = services.post_message(chat=self.chat, user=self.author, text="first")
+
+    def test_author_edits_and_the_edit_is_pushed(self):
+        """The author's edit changes the text, marks it edited, and pushes the new version after commit."""
+        listener = ChannelListener(self.chat)
+        with self.captureOnCommitCallbacks(execute=True):
+            services.edit_message(message=self.message, user=self.author, text=" second ")
+        self.message.refresh_from_db()
+        assert self.message.text == "second" and self.message.edited_at is not None
+        [event] = listener.pending()
+        assert event["html"].strip().startswith(f'<article id="message-{self.message.pk}"')
+        assert "second" in event["html"] and "(edited)" in event["html"]
+
+    def test_only_the_author_edits(self):
+        """Nobody else edits a message, not even the room's owner."""
+        for user in (self.owner, self.other):
+            with pytest.raises(PermissionDenied):
+                services.edit_message(message=self.message, user=user, text="hijacked")
+        with pytest.raises(ValidationError):
+            services.edit_message(message=self.message, user=self.author, text="  ")
+        self.message.refresh_from_db()
+        assert self.message.text == "first" and self.message.edited_at is None
+
+    def test_author_or_owner_deletes(self):
+        """The author or the room's owner deletes; a tombstone without the text is pushed."""
+        with pytest.raises(PermissionDenied):
+            services.delete_message(message=self.message, user=self.other)
+        listener = ChannelListener(self.chat)
+        with self.captureOnCommitCallbacks(execute=True):
+            services.delete_message(message=self.message, user=self.owner)
+        self.message.refresh_from_db()
+        assert self.message.is_deleted and self.message.text == ""
+        [event] = listener.pending()
+        assert "This message was deleted." in event["html"] and "first" not in event["html"]
+        with pytest.raises(ValidationError):
+            services.edit_message(message=self.message, user=self.author, text="back")
+        with pytest.raises(Http404):
+            services.get_visible_message(user=self.author, message_id=self.message.pk)
+
+    def test_deleted_messages_are_not_unread(self):
+        """A deleted message no longer counts as unread."""
+        assert unread_count(self.other, self.chat) == 1
+        services.delete_message(message=self.message, user=self.author)
+        assert unread_count(self.other, self.chat) == 0
+
+
+class MembershipTests(TestCase):
+    def setUp(self):
+        self.owner, self.member, self.outsider = make_user(), make_user(), make_user()
+        self.room = make_room(self.owner, visibility=Chat.Visibility.PRIVATE)
+
+    def test_owner_adds_and_removes_members(self):
+        """Only the owner adds and removes members of a room."""
+        services.add_member(chat=self.room, by=self.owner, user=self.member)
+        services.add_member(chat=self.room, by=self.owner, user=self.member)
+        assert Membership.objects.filter(chat=self.room, user=self.member).count() == 1
+        with pytest.raises(PermissionDenied):
+            services.add_member(chat=self.room, by=self.member, user=self.outsider)
+        with pytest.raises(PermissionDenied):
+            services.remove_member(chat=self.room, by=self.member, user=self.owner)
+        services.remove_member(chat=self.room, by=self.owner, user=self.member)
+        assert not Membership.objects.filter(chat=self.room, user=self.member).exists()
+        with pytest.raises(Http404):
+            services.remove_member(chat=self.room, by=self.owner, user=self.member)
+
+    def test_owner_who_leaves_hands_over_the_room(self):
+        """When the owner leaves, the longest-standing member becomes the owner."""
+        services.add_member(chat=self.room, by=self.owner, user=self.member)
+        services.add_member(chat=self.room, by=self.owner, user=self.outsider)
+        services.leave_chat(user=self.owner, chat=self.room)
+        assert Membership.objects.get(chat=self.room, user=self.member).role == Membership.Role.OWNER
+        assert Membership.objects.get(chat=self.room, user=self.outsider).role == Membership.Role.MEMBER
+        with pytest.raises(PermissionDenied):
+            services.leave_chat(user=self.owner, chat=self.room)
+
+    def test_direct_chat_is_one_per_pair(self):
+        """Opening a direct chat twice, from either side, gives the same private chat of the two."""
+        chat, created = services.open_direct_chat(user=self.owner, other=self.member)
+        again, created_again = services.open_direct_chat(user=self.member, other=self.owner)
+        assert created and not created_again and again == chat
+        assert chat.kind == Chat.Kind.DIRECT and not chat.is_public
+        assert set(chat.members.all()) == {self.owner, self.member}
+        assert chat not in Chat.objects.visible_to(self.outsider)
+        with pytest.raises(ValidationError):
+            services.open_direct_chat(user=self.owner, other=self.owner)
+        with pytest.raises(PermissionDenied):
+            services.leave_chat(user=self.owner, chat=chat)
+        with pytest.raises(PermissionDenied):
+            services.add_member(chat=chat, by=self.owner, user=self.outsider)

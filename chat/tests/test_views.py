@@ -4,24 +4,24 @@ from django.test import TestCase
 from django.urls import reverse
 
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
-from chat.tests.factories import PASSWORD, general, make_messages, make_room, make_user
+from chat.tests.factories import PASSWORD, general, make_messages, make_room, make_user, unread_count
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX = {"HX-Request": "true"}
 
 
 class AccountPageTests(TestCase):
     def test_home_redirects(self):
         """/ sends visitors to the login page and members to their chats."""
-        assert self.client.get("/").url == reverse("login")
+        assert self.client.get("/")["Location"] == reverse("login")
         self.client.force_login(make_user())
-        assert self.client.get("/").url == reverse("chat:list")
+        assert self.client.get("/")["Location"] == reverse("chat:list")
 
     def test_signup_signs_in_and_joins_general(self):
         """Signing up creates the account, signs it in, and makes it a member of General."""
         response = self.client.post(
             "/accounts/signup/", {"username": "ada", "password1": PASSWORD, "password2": PASSWORD}
         )
-        assert response.url == reverse("chat:list")
+        assert response["Location"] == reverse("chat:list")
         page = self.client.get("/chats/")
         assert page.context["user"].username == "ada"
         assert Membership.objects.filter(user__username="ada", chat=general()).exists()
@@ -39,10 +39,10 @@ class AccountPageTests(TestCase):
         """Log in with username and password; log out only by POST."""
         make_user("grace")
         response = self.client.post("/accounts/login/", {"username": "grace", "password": PASSWORD})
-        assert response.url == reverse("chat:list")
+        assert response["Location"] == reverse("chat:list")
         assert self.client.get("/accounts/logout/").status_code == 405
         self.client.post("/accounts/logout/")
-        assert self.client.get("/chats/").url.startswith(reverse("login"))
+        assert self.client.get("/chats/")["Location"].startswith(reverse("login"))
 
 
 class ChatListTests(TestCase):
@@ -63,7 +63,7 @@ class ChatListTests(TestCase):
     def test_anonymous_is_sent_to_login(self):
         """Every chat page needs a signed-in user."""
         for url in ["/chats/", "/chats/new/", f"/chats/{general().pk}/", f"/chats/{general().pk}/messages/"]:
-            assert self.client.get(url).url.startswith(reverse("login")), url
+            assert self.client.get(url)["Location"].startswith(reverse("login")), url
 
 
 class CreateAndJoinTests(TestCase):
@@ -73,7 +73,7 @@ class CreateAndJoinTests(TestCase):
         self.client.force_login(me)
         response = self.client.post("/chats/new/", {"name": "Books", "visibility": "private"})
         chat = Chat.objects.get(name="Books")
-        assert response.url == chat.get_absolute_url()
+        assert response["Location"] == chat.get_absolute_url()
         assert chat.visibility == Chat.Visibility.PRIVATE
         assert Membership.objects.get(chat=chat, user=me).role == Membership.Role.OWNER
 
@@ -92,7 +92,7 @@ class CreateAndJoinTests(TestCase):
         self.client.force_login(me)
         assert self.client.get(f"/chats/{room.pk}/join/").status_code == 405
         response = self.client.post(f"/chats/{room.pk}/join/")
-        assert response.url == room.get_absolute_url()
+        assert response["Location"] == room.get_absolute_url()
         assert Membership.objects.filter(chat=room, user=me).exists()
 
 
@@ -118,7 +118,7 @@ class ChatPageTests(TestCase):
         """Opening a chat clears its unread count."""
         make_messages(self.chat, make_user(), 2)
         self.client.get(self.chat.get_absolute_url())
-        assert Membership.objects.with_unread_count().get(user=self.me, chat=self.chat).unread_count == 0
+        assert unread_count(self.me, self.chat) == 0
 
     def test_private_chat_of_others_is_not_found(self):
         """A private room I'm not in answers 404 on every route."""
@@ -148,7 +148,7 @@ class ChatPageTests(TestCase):
         """?before= gives htmx the older messages alone, and a browser without JS a whole page."""
         messages = make_messages(self.chat, make_user(), 60)
         url = f"/chats/{self.chat.pk}/messages/?before={messages[10].pk}"
-        fragment = self.client.get(url, **HTMX)
+        fragment = self.client.get(url, headers=HTMX)
         assert "<html" not in fragment.text
         for message in messages[:10]:
             assert f'id="message-{message.pk}"' in fragment.text
@@ -162,7 +162,7 @@ class ChatPageTests(TestCase):
     def test_after_cursor(self):
         """?after= gives the messages after an id, oldest first."""
         messages = make_messages(self.chat, make_user(), 5)
-        response = self.client.get(f"/chats/{self.chat.pk}/messages/?after={messages[2].pk}", **HTMX)
+        response = self.client.get(f"/chats/{self.chat.pk}/messages/?after={messages[2].pk}", headers=HTMX)
         assert [m.pk for m in response.context["messages"]] == [messages[3].pk, messages[4].pk]
 
     def test_bad_cursor(self):
@@ -183,7 +183,7 @@ class SendMessageTests(TestCase):
         with self.captureOnCommitCallbacks(execute=True) as callbacks:
             response = self.client.post(self.url, {"text": "hello", "client_id": str(uuid.uuid4())})
         assert response.status_code == 302
-        assert response.url == self.chat.get_absolute_url()
+        assert response["Location"] == self.chat.get_absolute_url()
         assert Message.objects.get().text == "hello"
         assert len(callbacks) == 1
 
@@ -207,12 +207,12 @@ class SendMessageTests(TestCase):
 
     def test_htmx_post_returns_fresh_composer(self):
         """With htmx the post answers with a fresh composer (or the errors) instead of a redirect."""
-        response = self.client.post(self.url, {"text": "hello"}, **HTMX)
+        response = self.client.post(self.url, {"text": "hello"}, headers=HTMX)
         assert response.status_code == 200
         assert 'id="composer"' in response.text
         assert "hello" not in response.text
         assert Message.objects.get().text == "hello"
-        error = self.client.post(self.url, {"text": ""}, **HTMX)
+        error = self.client.post(self.url, {"text": ""}, headers=HTMX)
         assert "Write a message first." in error.text
         assert Message.objects.count() == 1
 
@@ -222,3 +222,43 @@ class SendMessageTests(TestCase):
         response = self.client.get(self.chat.get_absolute_url())
         assert "<script>alert(1)</script>" not in response.text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+
+
+class EditAndDeleteViewTests(TestCase):
+    def setUp(self):
+        self.author, self.other = make_user(), make_user()
+        self.chat = general()
+        self.client.force_login(self.author)
+        self.client.post(f"/chats/{self.chat.pk}/messages/", {"text": "typo"})
+        self.message = Message.objects.get()
+        self.edit_url = f"/chats/{self.chat.pk}/messages/{self.message.pk}/edit/"
+        self.delete_url = f"/chats/{self.chat.pk}/messages/{self.message.pk}/delete/"
+
+    def test_author_edits_through_the_form(self):
+        """The edit page shows the text; posting it saves and goes back to the message."""
+        assert "typo" in self.client.get(self.edit_url).text
+        response = self.client.post(self.edit_url, {"text": "fixed"})
+        assert response["Location"] == f"{self.chat.get_absolute_url()}#message-{self.message.pk}"
+        self.message.refresh_from_db()
+        assert self.message.text == "fixed"
+        assert "(edited)" in self.client.get(self.chat.get_absolute_url()).text
+
+    def test_others_cannot_edit_or_delete(self):
+        """Another member gets 403 and the message is unchanged; a wrong chat id is a 404."""
+        self.client.force_login(self.other)
+        assert self.client.get(self.edit_url).status_code == 403
+        assert self.client.post(self.edit_url, {"text": "mine now"}).status_code == 403
+        assert self.client.post(self.delete_url).status_code == 403
+        room = make_room(self.other)
+        assert self.client.post(f"/chats/{room.pk}/messages/{self.message.pk}/delete/").status_code == 404
+        self.message.refresh_from_db()
+        assert self.message.text == "typo" and not self.message.is_deleted
+
+    def test_delete_with_and_without_htmx(self):
+        """Delete redirects back without JS, and answers 204 to htmx (the push updates the page)."""
+        response = self.client.post(self.delete_url, headers=HTMX)
+        assert response.status_code == 204
+        self.message.refresh_from_db()
+        assert self.message.is_deleted
+        assert "This message was deleted." in self.client.get(self.chat.get_absolute_url()).text
+        assert self.client.post(self.delete_url).status_code == 404

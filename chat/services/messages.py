@@ -1,8 +1,4 @@
-"""One function per action: the only code that changes chat state.
-
-Each action writes inside a transaction and schedules its push for after the commit,
-so that nobody is ever shown something the database does not hold.
-"""
+"""Sending, editing, deleting and reading messages."""
 
 from __future__ import annotations
 
@@ -13,60 +9,11 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.utils import timezone
 
 from chat import broadcast
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
-
-
-def get_visible_chat(*, user: User, chat_id: int) -> Chat:
-    """The chat, if the user may see it; a chat the user may not see does not exist for them."""
-    try:
-        return Chat.objects.visible_to(user).get(pk=chat_id)
-    except Chat.DoesNotExist:
-        raise Http404("No such chat.") from None
-
-
-def get_membership(*, user: User, chat: Chat) -> Membership:
-    """The user's membership of the chat, or PermissionDenied."""
-    try:
-        return Membership.objects.get(user=user, chat=chat)
-    except Membership.DoesNotExist:
-        raise PermissionDenied("Join this chat first.") from None
-
-
-def is_member(*, user: User, chat: Chat) -> bool:
-    return user.is_authenticated and Membership.objects.filter(user=user, chat=chat).exists()
-
-
-@transaction.atomic
-def create_account(*, username: str, password: str) -> User:
-    """Create an account that is a member of every auto-join room (General)."""
-    user = User.objects.create_user(username=username, password=password)
-    for chat in Chat.objects.filter(auto_join=True):
-        Membership.objects.create(user=user, chat=chat)
-    return user
-
-
-@transaction.atomic
-def create_room(*, user: User, name: str, visibility: str) -> Chat:
-    """Create a room owned by the user."""
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Give the room a name."})
-    if visibility not in Chat.Visibility.values:
-        raise ValidationError({"visibility": "Choose public or private."})
-    chat = Chat.objects.create(name=name, kind=Chat.Kind.ROOM, visibility=visibility, created_by=user)
-    Membership.objects.create(user=user, chat=chat, role=Membership.Role.OWNER)
-    return chat
-
-
-@transaction.atomic
-def join_chat(*, user: User, chat: Chat) -> Membership:
-    """Join a public room; joining twice is harmless."""
-    if not chat.is_public:
-        raise PermissionDenied("Only public rooms can be joined.")
-    membership, _ = Membership.objects.get_or_create(user=user, chat=chat)
-    return membership
+from chat.services.membership import get_membership
 
 
 def validate_text(text: object) -> str:
@@ -81,6 +28,19 @@ def validate_text(text: object) -> str:
             {"text": f"A message can have at most {MESSAGE_MAX_LENGTH} characters (it has {len(text)})."}
         )
     return text
+
+
+def get_visible_message(*, user: User, message_id: int) -> Message:
+    """A message of a chat the user may see; a deleted one, or one in a chat they may not see, is a 404."""
+    try:
+        return (
+            Message.objects.not_deleted()
+            .with_author()
+            .select_related("chat")
+            .get(pk=message_id, chat__in=Chat.objects.visible_to(user))
+        )
+    except Message.DoesNotExist:
+        raise Http404("No such message.") from None
 
 
 @transaction.atomic
@@ -106,6 +66,36 @@ def post_message(*, chat: Chat, user: User, text: str, client_id: UUID | None = 
     # robust: a failed push is logged; the message is stored and clients catch up by id.
     transaction.on_commit(partial(broadcast.message_posted, message), robust=True)
     return message, True
+
+
+@transaction.atomic
+def edit_message(*, message: Message, user: User, text: str) -> Message:
+    """Change the text of one's own message and push the new version."""
+    if message.user_id != user.pk:
+        raise PermissionDenied("Only the author can edit a message.")
+    if message.is_deleted:
+        raise ValidationError("A deleted message can't be edited.")
+    get_membership(user=user, chat=message.chat)
+    message.text = validate_text(text)
+    message.edited_at = timezone.now()
+    message.save(update_fields=["text", "edited_at"])
+    transaction.on_commit(partial(broadcast.message_changed, message), robust=True)
+    return message
+
+
+@transaction.atomic
+def delete_message(*, message: Message, user: User) -> None:
+    """Delete a message (its author, or the room's owner), leaving a tombstone that is pushed."""
+    if message.user_id != user.pk:
+        membership = get_membership(user=user, chat=message.chat)
+        if membership.role != Membership.Role.OWNER:
+            raise PermissionDenied("Only the author or the room's owner can delete a message.")
+    if message.is_deleted:
+        return
+    message.text = ""
+    message.deleted_at = timezone.now()
+    message.save(update_fields=["text", "deleted_at"])
+    transaction.on_commit(partial(broadcast.message_changed, message), robust=True)
 
 
 @transaction.atomic

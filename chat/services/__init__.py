@@ -1,0 +1,47 @@
+"""One function per action: the only code that changes chat state.
+
+Each action writes inside a transaction and schedules its push for after the commit,
+so that nobody is ever shown something the database does not hold. Actions take
+keyword-only arguments and raise Django's own exceptions (Http404, PermissionDenied,
+ValidationError); each door maps them its own way.
+"""
+
+from chat.services.membership import (
+    add_member,
+    create_account,
+    create_room,
+    get_membership,
+    get_visible_chat,
+    is_member,
+    join_chat,
+    leave_chat,
+    open_direct_chat,
+    remove_member,
+)
+from chat.services.messages import (
+    delete_message,
+    edit_message,
+    get_visible_message,
+    mark_read,
+    post_message,
+    validate_text,
+)
+
+__all__ = [
+    "add_member",
+    "create_account",
+    "create_room",
+    "delete_message",
+    "edit_message",
+    "get_membership",
+    "get_visible_chat",
+    "get_visible_message",
+    "is_member",
+    "join_chat",
+    "leave_chat",
+    "mark_read",
+    "open_direct_chat",
+    "post_message",
+    "remove_member",
+    "validate_text",
+]

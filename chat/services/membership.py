@@ -1,0 +1,129 @@
+"""Accounts, rooms, direct chats and who is in them."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+
+from chat.models import Chat, Membership
+
+
+def get_visible_chat(*, user: User | AnonymousUser, chat_id: int) -> Chat:
+    """The chat, if the user may see it; a chat the user may not see does not exist for them."""
+    try:
+        return Chat.objects.visible_to(user).get(pk=chat_id)
+    except Chat.DoesNotExist:
+        raise Http404("No such chat.") from None
+
+
+def get_membership(*, user: User, chat: Chat) -> Membership:
+    """The user's membership of the chat, or PermissionDenied."""
+    try:
+        return Membership.objects.get(user=user, chat=chat)
+    except Membership.DoesNotExist:
+        raise PermissionDenied("Join this chat first.") from None
+
+
+def is_member(*, user: User | AnonymousUser, chat: Chat) -> bool:
+    return user.is_authenticated and Membership.objects.filter(user=user, chat=chat).exists()
+
+
+def require_owner(*, user: User, chat: Chat) -> None:
+    if get_membership(user=user, chat=chat).role != Membership.Role.OWNER:
+        raise PermissionDenied("Only the room's owner can do that.")
+
+
+@transaction.atomic
+def create_account(*, username: str, password: str) -> User:
+    """Create an account that is a member of every auto-join room (General)."""
+    user = User.objects.create_user(username=username, password=password)
+    for chat in Chat.objects.filter(auto_join=True):
+        Membership.objects.create(user=user, chat=chat)
+    return user
+
+
+@transaction.atomic
+def create_room(*, user: User, name: str, visibility: str) -> Chat:
+    """Create a room owned by the user."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the room a name."})
+    if len(name) > Chat._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise ValidationError({"name": "A room name has at most 100 characters."})
+    if visibility not in Chat.Visibility.values:
+        raise ValidationError({"visibility": "Choose public or private."})
+    chat = Chat.objects.create(name=name, kind=Chat.Kind.ROOM, visibility=visibility, created_by=user)
+    Membership.objects.create(user=user, chat=chat, role=Membership.Role.OWNER)
+    return chat
+
+
+@transaction.atomic
+def join_chat(*, user: User, chat: Chat) -> Membership:
+    """Join a public room; joining twice is harmless."""
+    if not chat.is_public:
+        raise PermissionDenied("Only public rooms can be joined.")
+    membership, _ = Membership.objects.get_or_create(user=user, chat=chat)
+    return membership
+
+
+@transaction.atomic
+def leave_chat(*, user: User, chat: Chat) -> None:
+    """Leave a room. An owner who leaves hands the room to its longest-standing member."""
+    if chat.kind == Chat.Kind.DIRECT:
+        raise PermissionDenied("A direct chat can't be left.")
+    membership = get_membership(user=user, chat=chat)
+    membership.delete()
+    if membership.role == Membership.Role.OWNER:
+        others = Membership.objects.filter(chat=chat).order_by("joined_at", "pk")
+        if not others.filter(role=Membership.Role.OWNER).exists() and (heir := others.first()):
+            heir.role = Membership.Role.OWNER
+            heir.save(update_fields=["role"])
+
+
+@transaction.atomic
+def add_member(*, chat: Chat, by: User, user: User) -> Membership:
+    """The room's owner adds someone to the room; adding a member again is harmless."""
+    if chat.kind != Chat.Kind.ROOM:
+        raise PermissionDenied("Members can only be added to rooms.")
+    require_owner(user=by, chat=chat)
+    membership, _ = Membership.objects.get_or_create(user=user, chat=chat)
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, chat: Chat, by: User, user: User) -> None:
+    """The room's owner removes a member (owners leave by themselves instead)."""
+    require_owner(user=by, chat=chat)
+    if user.pk == by.pk:
+        raise ValidationError("To leave the room yourself, leave it.")
+    deleted, _ = Membership.objects.filter(chat=chat, user=user).delete()
+    if not deleted:
+        raise Http404("No such member.")
+
+
+@transaction.atomic
+def open_direct_chat(*, user: User, other: User) -> tuple[Chat, bool]:
+    """The direct chat of two people, created on first use; returns it and whether it is new."""
+    if user.pk == other.pk:
+        raise ValidationError("A direct chat needs someone else.")
+    low, high = sorted([user, other], key=lambda person: person.pk)
+    key = f"{low.pk}:{high.pk}"
+    existing = Chat.objects.filter(direct_key=key).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            chat = Chat.objects.create(
+                name=f"{low.username} & {high.username}",
+                kind=Chat.Kind.DIRECT,
+                visibility=Chat.Visibility.PRIVATE,
+                direct_key=key,
+                created_by=user,
+            )
+    except IntegrityError:
+        # Both opened it at once: the other transaction's chat is the one.
+        return Chat.objects.get(direct_key=key), False
+    Membership.objects.bulk_create([Membership(user=low, chat=chat), Membership(user=high, chat=chat)])
+    return chat, True

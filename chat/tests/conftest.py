@@ -1,0 +1,225 @@
+"""Fixtures for the tests that run the chat for real: daphne processes and Chromium.
+
+The test process itself never touches these servers' databases: every server gets its
+own SQLite file in a temporary directory, and browser tests go only through HTTP and
+WebSocket, as users do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+]
+PASSWORD = "correct-horse-battery-staple-42"
+# htmx announces its chat socket with events; the tests wait for the socket to be open
+# before anyone sends, since a page that is still connecting would miss the push.
+SOCKET_STATE_SCRIPT = """
+document.addEventListener("htmx:wsOpen", () => { document.documentElement.dataset.chatSocket = "open"; });
+document.addEventListener("htmx:wsClose", () => { document.documentElement.dataset.chatSocket = "closed"; });
+"""
+SERVER_START_TIMEOUT = 30.0
+# Variables of the test process that must not leak into a server: each server is
+# configured only by what its fixture says.
+SERVER_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip for a missing piece, except under CI=true, where a missing piece is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+class Processes:
+    """The chat's own processes, started as a deployment starts them."""
+
+    root = PROJECT_ROOT
+
+    @staticmethod
+    def env(**overrides: str) -> dict[str, str]:
+        """The environment of a server process: the test process's, minus the app's settings."""
+        env = {name: value for name, value in os.environ.items() if name not in SERVER_VARIABLES}
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(overrides)
+        return env
+
+    @staticmethod
+    def manage(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run a management command in a fresh process."""
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    @staticmethod
+    @contextlib.contextmanager
+    def daphne(env: dict[str, str]) -> Iterator[str]:
+        """A daphne process serving config.asgi:application; yields its base URL."""
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryFile(mode="w+") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                deadline = time.monotonic() + SERVER_START_TIMEOUT
+                while not answers_200(f"{base_url}/accounts/login/"):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        pytest.fail(f"daphne did not serve {base_url}/accounts/login/:\n{log.read()}")
+                    time.sleep(0.2)
+                yield base_url
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def answers_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def processes() -> type[Processes]:
+    """Management commands and daphne processes, each with an environment of its own."""
+    return Processes
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """A development daphne (DEBUG on, in-memory channel layer) on its own SQLite file."""
+    with tempfile.TemporaryDirectory(prefix="chat-browser-") as directory:
+        env = Processes.env(
+            DATABASE_URL=f"sqlite:///{directory}/db.sqlite3",
+            DEBUG="true",
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+        )
+        migrated = Processes.manage(env, "migrate", "--noinput")
+        if migrated.returncode != 0:
+            pytest.fail(f"migrate failed:\n{migrated.stdout}{migrated.stderr}")
+        with Processes.daphne(env) as base_url:
+            yield base_url
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright.
+
+    Module-scoped on purpose: sync Playwright keeps an asyncio loop running in the main
+    thread for as long as it is open, which would break async_to_sync in tests that run
+    after the browser tests.
+    """
+    if not CHROMIUM.exists():
+        missing("Chromium is not installed (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed (pip install -r requirements-dev.txt)")
+    # Django refuses database access while an event loop runs in the thread.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+_usernames = itertools.count(1)
+
+
+def unique_username(prefix: str) -> str:
+    return f"{prefix}_{next(_usernames)}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def sign_up(chromium: Browser, server: str) -> Iterator[Callable[..., Page]]:
+    """Sign up a new user through the form, in a browser context of their own.
+
+    `sign_up("alice", java_script_enabled=False, viewport={...})` returns the page,
+    signed in and showing /chats/. Keyword arguments go to `browser.new_context`.
+    """
+    from playwright.sync_api import expect
+
+    contexts = []
+
+    def sign_up(prefix: str = "user", **context_options: Any) -> Page:
+        context = chromium.new_context(base_url=server, **context_options)
+        context.set_default_timeout(10_000)
+        context.add_init_script(SOCKET_STATE_SCRIPT)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/accounts/signup/")
+        page.get_by_label("Username").fill(unique_username(prefix))
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Password confirmation").fill(PASSWORD)
+        page.get_by_role("button", name="Sign up").click()
+        expect(page).to_have_url(f"{server}/chats/")
+        return page
+
+    yield sign_up
+    for context in contexts:
+        context.close()
