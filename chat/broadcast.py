@@ -1,16 +1,29 @@
-"""Group names, rendering a pushed fragment once, and fan-out to the sockets of a chat.
+"""Pushing rendered fragments to the open sockets of a chat.
 
-The only code that talks to the channel layer. A push is the fast path: the database
-is the record, and clients catch up by message id.
+The only code that talks to the channel layer. A fragment is rendered once per message
+version, whatever the number of recipients, and written straight to each socket:
+
+- each server process keeps a registry (a Hub) of its own open sockets per chat;
+- without a shared channel layer (no REDIS_URL) a push goes straight to that registry;
+- with one, a push travels once per chat to every process subscribed to it (one
+  subscription per chat per process, not per socket), and each process writes it to
+  its own sockets.
+
+A push is the fast path, not the record: the database is, and clients catch up by id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.template.loader import render_to_string
 
 if TYPE_CHECKING:
@@ -18,31 +31,177 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The consumer method that writes a rendered fragment to its socket.
+DETAIL = "chat/chat_detail.html"
+# The layer event that carries a fragment between processes.
 HTML_EVENT = "chat.html"
 
 
 def chat_group(chat_id: int) -> str:
-    """The channel-layer group of every open socket of a chat."""
+    """The channel-layer group of the processes that have sockets open on a chat."""
     return f"chat.{chat_id}"
 
 
+# Rendering: once per message version, the same bytes for every viewer.
+
+
 def render_message(message: Message) -> str:
-    """The pushed fragment of a new message: the same bytes for every viewer."""
-    return render_to_string("chat/chat_detail.html#message_oob", {"message": message})
+    """A new message, appended to the log."""
+    return render_to_string(f"{DETAIL}#message_oob", {"message": message})
 
 
-def send_to_chat(chat_id: int, html: str) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    async_to_sync(layer.group_send)(chat_group(chat_id), {"type": HTML_EVENT, "html": html})
+def render_message_version(message: Message) -> str:
+    """An edited or deleted message, replacing the one shown (if it is shown)."""
+    return render_to_string(f"{DETAIL}#message", {"message": message})
 
 
 def message_posted(message: Message) -> None:
-    send_to_chat(message.chat_id, render_message(message))
+    publish(message.chat_id, render_message(message))
 
 
 def message_changed(message: Message) -> None:
-    """An edit or a deletion: the new version replaces the old one wherever it is shown."""
-    send_to_chat(message.chat_id, render_to_string("chat/chat_detail.html#message", {"message": message}))
+    publish(message.chat_id, render_message_version(message))
+
+
+# Fan-out.
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def server_backlog(send: Send) -> int:
+    """Bytes the server has accepted for this socket but not yet written to the network.
+
+    daphne never makes a send wait: a client that stops reading grows Twisted's buffer
+    without bound. Its send is a partial over the connection's protocol, whose transport
+    tells how much is queued. Other servers (uvicorn) make the send itself wait, which
+    the outbox's own queue accounts for.
+    """
+    protocol = getattr(send, "args", (None,))[0]
+    transport = getattr(protocol, "transport", None)
+    if transport is None:
+        return 0
+    data_buffer = getattr(transport, "dataBuffer", b"")
+    return len(data_buffer) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
+
+
+class Outbox:
+    """One socket's bounded send buffer; a socket that falls too far behind is let go.
+
+    The limit bounds the server's memory per socket, and the writer task keeps one slow
+    socket from slowing the others.
+    """
+
+    def __init__(self, send: Send, on_overflow: Callable[[], None], limit: int | None = None) -> None:
+        self.send = send
+        self.on_overflow = on_overflow
+        self.limit = limit if limit is not None else settings.CHAT_SEND_BUFFER_BYTES
+        self.queue: deque[str] = deque()
+        self.queued_bytes = 0
+        self.writer: asyncio.Task[None] | None = None
+        self.overflowed = False
+
+    def push(self, text: str) -> None:
+        if self.overflowed:
+            return
+        if self.queued_bytes + len(text) + server_backlog(self.send) > self.limit:
+            self.overflowed = True
+            self.queue.clear()
+            self.queued_bytes = 0
+            self.on_overflow()
+            return
+        self.queue.append(text)
+        self.queued_bytes += len(text)
+        if self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self.write())
+
+    async def write(self) -> None:
+        try:
+            while self.queue:
+                text = self.queue.popleft()
+                self.queued_bytes -= len(text)
+                await self.send({"type": "websocket.send", "text": text})
+        except OSError:
+            # The client went away mid-write (uvicorn raises ClientDisconnected); the
+            # consumer's disconnect cleans up.
+            self.queue.clear()
+            self.queued_bytes = 0
+        finally:
+            self.writer = None
+
+
+class Hub:
+    """One event loop's open sockets per chat, and its subscriptions to other processes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, layer: BaseChannelLayer | None) -> None:
+        self.loop = loop
+        self.layer = layer
+        self.rooms: dict[int, set[Outbox]] = {}
+        self.channel: str | None = None
+        self.reader: asyncio.Task[None] | None = None
+
+    async def join(self, chat_id: int, outbox: Outbox) -> None:
+        sockets = self.rooms.setdefault(chat_id, set())
+        sockets.add(outbox)
+        if len(sockets) == 1 and self.layer is not None:
+            await self.layer.group_add(chat_group(chat_id), await self.subscription())
+
+    async def leave(self, chat_id: int, outbox: Outbox) -> None:
+        sockets = self.rooms.get(chat_id)
+        if sockets is None:
+            return
+        sockets.discard(outbox)
+        if not sockets:
+            del self.rooms[chat_id]
+            if self.layer is not None and self.channel is not None:
+                await self.layer.group_discard(chat_group(chat_id), self.channel)
+
+    def deliver(self, chat_id: int, text: str) -> None:
+        """Write a fragment to every socket of the chat in this process."""
+        for outbox in tuple(self.rooms.get(chat_id, ())):
+            outbox.push(text)
+
+    async def subscription(self) -> str:
+        """This process's one channel for fragments from other processes."""
+        if self.channel is None:
+            assert self.layer is not None
+            self.channel = await self.layer.new_channel("chat-process.")
+            self.reader = self.loop.create_task(self.read(self.layer, self.channel))
+        return self.channel
+
+    async def read(self, layer: BaseChannelLayer, channel: str) -> None:
+        while True:
+            event = await layer.receive(channel)
+            if event.get("type") == HTML_EVENT:
+                self.deliver(event["chat_id"], event["html"])
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def shared_layer() -> BaseChannelLayer | None:
+    """The channel layer that links processes; the in-memory layer links nothing."""
+    layer = get_channel_layer()
+    return None if isinstance(layer, InMemoryChannelLayer) else layer
+
+
+def hub() -> Hub:
+    """The hub of the running event loop."""
+    loop = asyncio.get_running_loop()
+    if loop not in _hubs:
+        _hubs[loop] = Hub(loop, shared_layer())
+    return _hubs[loop]
+
+
+def publish(chat_id: int, html: str) -> None:
+    """Push a rendered fragment to every open socket of a chat, in every process.
+
+    Called from synchronous code (after a commit), on any thread.
+    """
+    layer = shared_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            chat_group(chat_id), {"type": HTML_EVENT, "chat_id": chat_id, "html": html}
+        )
+        return
+    for loop, local_hub in list(_hubs.items()):
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(local_hub.deliver, chat_id, html)

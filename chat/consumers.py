@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser, User
@@ -11,6 +13,8 @@ from chat.models import Chat
 
 # Closing with a code in 4000-4999 after accepting tells the page not to retry.
 CLOSE_NOT_ALLOWED = 4003
+# The socket fell too far behind; the page reconnects and catches up by message id.
+CLOSE_RECONNECT = 4500
 
 
 def member_chat(user: User | AnonymousUser, chat_id: int) -> Chat | None:
@@ -21,6 +25,8 @@ def member_chat(user: User | AnonymousUser, chat_id: int) -> Chat | None:
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # Pushes arrive through broadcast's per-process hub, not through a channel per socket.
+    channel_layer_alias = "no channel per socket"
     chat: Chat | None = None
 
     async def connect(self) -> None:
@@ -33,11 +39,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
         self.chat = chat
-        await self.channel_layer.group_add(broadcast.chat_group(chat.pk), self.channel_name)
+        self.outbox = broadcast.Outbox(self.base_send, on_overflow=self.fell_behind)
+        self.hub = broadcast.hub()
+        await self.hub.join(chat.pk, self.outbox)
 
     async def disconnect(self, code: int) -> None:
         if self.chat is not None:
-            await self.channel_layer.group_discard(broadcast.chat_group(self.chat.pk), self.channel_name)
+            await self.hub.leave(self.chat.pk, self.outbox)
             await database_sync_to_async(services.mark_read)(user=self.user, chat=self.chat)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -46,8 +54,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         reply = await database_sync_to_async(frames.send_message)(
             user=self.user, chat=self.chat, text_data=text_data
         )
-        await self.send(text_data=reply)
+        self.outbox.push(reply)
 
-    async def chat_html(self, event: dict[str, str]) -> None:
-        """A fragment rendered once for the whole chat."""
-        await self.send(text_data=event["html"])
+    def fell_behind(self) -> None:
+        asyncio.get_running_loop().create_task(self.close(code=CLOSE_RECONNECT))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from typing import Any
 
 from django.contrib.auth.models import User
 
-from chat import services
+from chat import broadcast, services
 from chat.models import Chat, Membership, Message
 
 PASSWORD = "correct-horse-battery-42"
@@ -35,3 +37,28 @@ def make_messages(chat: Chat, user: User, count: int) -> list[Message]:
 def unread_count(user: User, chat: Chat) -> int:
     membership = Membership.objects.with_unread_count().get(user=user, chat=chat)
     return membership.unread_count  # type: ignore[attr-defined]
+
+
+class SocketListener:
+    """An open socket of a chat as the broadcast hub sees it, on an event loop of its own."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.frames: list[str] = []
+        self.outbox = broadcast.Outbox(self.record, on_overflow=lambda: None)
+        self.loop.run_until_complete(self.join(chat))
+
+    async def join(self, chat: Chat) -> None:
+        await broadcast.hub().join(chat.pk, self.outbox)
+
+    async def record(self, message: dict[str, Any]) -> None:
+        self.frames.append(message["text"])
+
+    def pending(self) -> list[str]:
+        """The fragments pushed so far, once the loop has run what was handed to it."""
+        self.loop.run_until_complete(asyncio.sleep(0.02))
+        frames, self.frames = self.frames, []
+        return frames
+
+    def close(self) -> None:
+        self.loop.close()

@@ -1,0 +1,80 @@
+import asyncio
+from typing import Any
+from unittest import mock
+
+from django.template.loader import render_to_string
+from django.test import SimpleTestCase, TestCase
+
+from chat import broadcast, services
+from chat.tests.factories import SocketListener, general, make_user
+
+
+class Recorder:
+    """A socket's send: records frames, and can be made to stall like a client that stops reading."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        await self.flowing.wait()
+        self.frames.append(message["text"])
+
+
+class OutboxTests(SimpleTestCase):
+    async def test_slow_socket_is_let_go_without_slowing_others(self):
+        """A socket whose sends stall is closed once its buffer is full; the others get every frame."""
+        slow, fast = Recorder(), Recorder()
+        slow.flowing.clear()
+        overflows: list[str] = []
+        slow_box = broadcast.Outbox(slow, on_overflow=lambda: overflows.append("slow"), limit=100)
+        fast_box = broadcast.Outbox(fast, on_overflow=lambda: overflows.append("fast"), limit=100)
+        hub = broadcast.Hub(asyncio.get_running_loop(), layer=None)
+        await hub.join(1, slow_box)
+        await hub.join(1, fast_box)
+        for i in range(10):
+            hub.deliver(1, f"{i:040d}")
+            await asyncio.sleep(0)
+        assert overflows == ["slow"]
+        assert len(fast.frames) == 10
+        assert slow_box.queued_bytes == 0 and not slow_box.queue
+        slow.flowing.set()
+        await asyncio.sleep(0)
+        assert len(slow.frames) == 1  # the one frame that was being written when it stalled
+
+    async def test_frames_keep_their_order(self):
+        """Frames reach a socket in the order they were pushed."""
+        recorder = Recorder()
+        outbox = broadcast.Outbox(recorder, on_overflow=lambda: None, limit=10_000)
+        for i in range(50):
+            outbox.push(str(i))
+        while outbox.writer is not None:
+            await asyncio.sleep(0)
+        assert recorder.frames == [str(i) for i in range(50)]
+
+    async def test_leaving_forgets_the_room(self):
+        """The hub drops a chat once its last socket has left."""
+        hub = broadcast.Hub(asyncio.get_running_loop(), layer=None)
+        outbox = broadcast.Outbox(Recorder(), on_overflow=lambda: None)
+        await hub.join(7, outbox)
+        await hub.leave(7, outbox)
+        assert hub.rooms == {}
+
+
+class RenderOnceTests(TestCase):
+    def test_one_render_and_no_query_per_recipient(self):
+        """A message is rendered once and reaches many sockets without a database query per delivery."""
+        chat, user = general(), make_user()
+        listeners = [SocketListener(chat) for _ in range(20)]
+        message, _ = services.post_message(chat=chat, user=user, text="to everyone")
+        with (
+            self.assertNumQueries(0),
+            mock.patch.object(broadcast, "render_to_string", wraps=render_to_string) as render,
+        ):
+            broadcast.message_posted(message)
+        assert render.call_count == 1
+        for listener in listeners:
+            [html] = listener.pending()
+            assert f'id="message-{message.pk}"' in html
+            listener.close()
