@@ -51,7 +51,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.chat is None:
             return
-        reply = await database_sync_to_async(frames.send_message)(
+        reply = await database_sync_to_async(frames.handle)(
             user=self.user, chat=self.chat, text_data=text_data
         )
         self.outbox.push(reply)

@@ -1,20 +1,31 @@
-"""What a WebSocket frame from the composer does: validate, act, and render the reply
-for the one socket that sent it (the chat hears about the message from the push)."""
+"""What a WebSocket frame from the chat page does: validate, act, and render the reply
+for the one socket that sent it (the chat hears about a new message from the push).
+
+Two kinds of frame arrive, both as htmx's JSON of a form's fields:
+- the composer's `{"text", "client_id"}`: send a message;
+- the catch-up form's `{"action": "catch_up", "after", "since", "first"}`: what the page missed.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError
 from django.template.loader import render_to_string
 
 from chat import services
 from chat.forms import MessageForm
-from chat.models import Chat
+from chat.models import Chat, Message, page_context
+
+logger = logging.getLogger(__name__)
 
 DETAIL = "chat/chat_detail.html"
+# Past this many missed messages, a page gets the latest page afresh instead.
+CATCH_UP_LIMIT = 200
 
 
 def render_errors(*errors: str) -> str:
@@ -35,17 +46,67 @@ def parse_frame(text_data: str | None) -> dict[str, Any]:
     return frame
 
 
-def send_message(*, user: User, chat: Chat, text_data: str | None) -> str:
-    """Post the composer's message and return the reply: a fresh composer, or the errors."""
+def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
+    """The reply to one frame from the page."""
     try:
-        form = MessageForm.from_frame(parse_frame(text_data))
-        if not form.is_valid():
-            return render_errors(*form.all_errors())
-        services.post_message(
-            chat=chat, user=user, text=form.cleaned_data["text"], client_id=form.cleaned_data["client_id"]
-        )
+        frame = parse_frame(text_data)
+        if frame.get("action") == "catch_up":
+            return catch_up(
+                chat=chat, after=frame.get("after"), since=frame.get("since"), first=frame.get("first")
+            )
+        return send_message(user=user, chat=chat, frame=frame)
     except ValidationError as error:
         return render_errors(*error.messages)
     except PermissionDenied as error:
         return render_errors(str(error))
-    return render_to_string(f"{DETAIL}#composer_sent", {"chat": chat, "form": MessageForm.fresh()})
+    except DatabaseError:
+        # The connection is renewed before the next frame; nothing was saved, so the
+        # sender keeps the text and may send it again (the client id makes that safe).
+        logger.exception("Saving a frame from user %s in chat %s failed", user.pk, chat.pk)
+        return render_errors("Your message could not be saved. Please send it again.")
+
+
+def send_message(*, user: User, chat: Chat, frame: dict[str, Any]) -> str:
+    """Post the composer's message; the reply, sent only once it is stored, clears the composer."""
+    form = MessageForm.from_frame(frame)
+    if not form.is_valid():
+        return render_errors(*form.all_errors())
+    message, _ = services.post_message(
+        chat=chat, user=user, text=form.cleaned_data["text"], client_id=form.cleaned_data["client_id"]
+    )
+    return render_to_string(
+        f"{DETAIL}#composer_sent", {"chat": chat, "form": MessageForm.fresh(), "sent": message}
+    )
+
+
+def cursor(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise ValidationError("A catch-up needs the last message id and event the page has.")
+
+
+def catch_up(*, chat: Chat, after: object, since: object, first: object = 0) -> str:
+    """What a page missed: every message after id `after`, and every message from id `first`
+    to `after` changed after the chat's event `since` (edited, deleted, or never received).
+
+    Beyond CATCH_UP_LIMIT the page gets the latest page of messages afresh.
+    """
+    after, since, first = cursor(after), cursor(since), cursor(first or 0)
+    # Read the chat's counter first: whatever changes after it is pushed, or caught up next time.
+    last_event = Chat.objects.values_list("last_event", flat=True).get(pk=chat.pk)
+    newer = list(
+        Message.objects.filter(chat=chat, pk__gt=after).with_author().order_by("pk")[: CATCH_UP_LIMIT + 1]
+    )
+    changed = list(
+        Message.objects.changed_since(chat, after=after, since=since).filter(pk__gte=first)[
+            : CATCH_UP_LIMIT + 1
+        ]
+    )
+    context: dict[str, Any] = {"chat": chat, "last_event": last_event}
+    if len(newer) + len(changed) > CATCH_UP_LIMIT:
+        context.update(page_context(chat, Message.objects.latest_page(chat)), stale=True)
+        return render_to_string(f"{DETAIL}#message_log", context)
+    context["missed"] = changed + newer
+    return render_to_string(f"{DETAIL}#catch_up", context)

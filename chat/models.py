@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -51,6 +51,11 @@ class Chat(models.Model):
     auto_join = models.BooleanField(default=False)
     # "<lower user id>:<higher user id>" for a direct chat, so that a pair has only one.
     direct_key = models.CharField(max_length=50, null=True, blank=True, unique=True, editable=False)
+    # Counters of the chat's history: the last message's sequence number, and the last
+    # change of any kind (a post, an edit, a deletion). Clients use them to notice a
+    # push they missed and to ask for what changed since.
+    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    last_event = models.PositiveBigIntegerField(default=0, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -130,11 +135,19 @@ class MessageQuerySet(models.QuerySet["Message"]):
         """Up to `size` messages of the chat after id `after`, oldest first."""
         return list(self.filter(chat=chat, pk__gt=after).with_author().order_by("pk")[:size])
 
+    def changed_since(self, chat: Chat, *, after: int, since: int) -> MessageQuerySet:
+        """Messages up to id `after` changed (edited or deleted) after the chat's event `since`."""
+        return self.filter(chat=chat, pk__lte=after, event__gt=since).with_author().order_by("pk")
+
 
 class Message(models.Model):
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages")
     text = models.TextField(max_length=MESSAGE_MAX_LENGTH)
+    # One more than the chat's previous message: a gap tells a client it missed one.
+    seq = models.PositiveBigIntegerField(editable=False)
+    # The chat's event that made this version (its post, its last edit or its deletion).
+    event = models.PositiveBigIntegerField(editable=False)
     timestamp = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     # A deleted message stays as a tombstone without its text, so that every client learns of it.
@@ -149,13 +162,16 @@ class Message(models.Model):
         indexes = [
             # Serves both "the latest N of a chat" (backwards) and "after id X" (forwards).
             models.Index(fields=["chat", "id"], name="message_chat_id"),
+            # Serves "what changed since event N" when a client catches up.
+            models.Index(fields=["chat", "event"], name="message_chat_event"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["chat", "seq"], name="one_message_per_chat_seq"),
             models.UniqueConstraint(
                 fields=["user", "client_id"],
                 condition=Q(client_id__isnull=False),
                 name="one_message_per_user_and_client_id",
-            )
+            ),
         ]
 
     def __str__(self) -> str:
@@ -164,3 +180,14 @@ class Message(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
+    """A page of messages, with the ids to link to the pages before and after it."""
+    first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
+    chat_messages = Message.objects.filter(chat=chat)
+    return {
+        "messages": messages,
+        "older_before": first if first and chat_messages.filter(pk__lt=first).exists() else None,
+        "newer_after": last if last and chat_messages.filter(pk__gt=last).exists() else None,
+    }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
@@ -16,7 +14,7 @@ from django_htmx.middleware import HtmxDetails
 
 from chat import services
 from chat.forms import MessageForm, RoomForm
-from chat.models import Chat, Membership, Message
+from chat.models import Chat, Membership, Message, page_context
 
 DETAIL = "chat/chat_detail.html"
 
@@ -72,23 +70,14 @@ def chat_create(request: AuthedRequest) -> HttpResponse:
     return render(request, "chat/chat_form.html", {"form": form})
 
 
-def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
-    """What a page of messages needs to link to the pages before and after it."""
-    first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
-    chat_messages = Message.objects.filter(chat=chat)
-    return {
-        "messages": messages,
-        "older_before": first if first and chat_messages.filter(pk__lt=first).exists() else None,
-        "newer_after": last if last and chat_messages.filter(pk__gt=last).exists() else None,
-    }
-
-
 def render_detail(
     request: AuthedRequest, chat: Chat, messages: list[Message], form: MessageForm, status: int = 200
 ) -> HttpResponse:
     membership = Membership.objects.filter(user=request.user, chat=chat).first()
     context = {
         "chat": chat,
+        # Read with the chat, before its messages: the page catches up on anything after it.
+        "last_event": chat.last_event,
         "is_member": membership is not None,
         "is_owner": membership is not None and membership.role == Membership.Role.OWNER,
         "form": form,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
@@ -28,6 +30,19 @@ def validate_text(text: object) -> str:
             {"text": f"A message can have at most {MESSAGE_MAX_LENGTH} characters (it has {len(text)})."}
         )
     return text
+
+
+def advance(chat_id: int, *, new_message: bool) -> tuple[int, int]:
+    """Take the chat's next event number (and, for a new message, its next sequence number).
+
+    The UPDATE holds the chat's row until commit, so numbers are handed out in commit
+    order and a rolled-back transaction leaves no gap.
+    """
+    counters: dict[str, Any] = {"last_event": F("last_event") + 1}
+    if new_message:
+        counters["last_seq"] = F("last_seq") + 1
+    Chat.objects.filter(pk=chat_id).update(**counters)
+    return Chat.objects.filter(pk=chat_id).values_list("last_seq", "last_event").get()
 
 
 def get_visible_message(*, user: User, message_id: int) -> Message:
@@ -60,7 +75,10 @@ def post_message(*, chat: Chat, user: User, text: str, client_id: UUID | None = 
         # A savepoint, so that a concurrent send of the same client_id leaves this
         # transaction usable for fetching the winner.
         with transaction.atomic():
-            message = Message.objects.create(chat=chat, user=user, text=text, client_id=client_id)
+            seq, event = advance(chat.pk, new_message=True)
+            message = Message.objects.create(
+                chat=chat, user=user, text=text, client_id=client_id, seq=seq, event=event
+            )
     except IntegrityError:
         return Message.objects.with_author().get(user=user, client_id=client_id), False
     # robust: a failed push is logged; the message is stored and clients catch up by id.
@@ -78,7 +96,8 @@ def edit_message(*, message: Message, user: User, text: str) -> Message:
     get_membership(user=user, chat=message.chat)
     message.text = validate_text(text)
     message.edited_at = timezone.now()
-    message.save(update_fields=["text", "edited_at"])
+    _, message.event = advance(message.chat_id, new_message=False)
+    message.save(update_fields=["text", "edited_at", "event"])
     transaction.on_commit(partial(broadcast.message_changed, message), robust=True)
     return message
 
@@ -94,7 +113,8 @@ def delete_message(*, message: Message, user: User) -> None:
         return
     message.text = ""
     message.deleted_at = timezone.now()
-    message.save(update_fields=["text", "deleted_at"])
+    _, message.event = advance(message.chat_id, new_message=False)
+    message.save(update_fields=["text", "deleted_at", "event"])
     transaction.on_commit(partial(broadcast.message_changed, message), robust=True)
 
 

@@ -7,8 +7,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client, TransactionTestCase
 
+from chat import frames, services
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
-from chat.tests.factories import make_room, make_user
+from chat.tests.factories import make_messages, make_room, make_user
 from config.asgi import application
 
 ORIGIN = b"http://127.0.0.1:8000"
@@ -55,7 +56,8 @@ class ConsumerTests(TransactionTestCase):
         assert pushed in frames
         [reply] = [frame for frame in frames if frame != pushed]
         assert 'id="composer-fields"' in reply
-        assert client_id not in reply
+        assert f'data-sent-id="{message.pk}" data-sent-client-id="{client_id}"' in reply
+        assert reply.count(client_id) == 1  # the fresh composer has a new client id
         assert await bob.receive_nothing()
         await alice.disconnect()
         await bob.disconnect()
@@ -130,4 +132,59 @@ class ConsumerTests(TransactionTestCase):
         await bob.send_to(text_data=json.dumps({"text": "sneaky"}))
         assert "Join this chat first." in await bob.receive_from(timeout=3)
         assert not await Message.objects.aexists()
+        await bob.disconnect()
+
+
+class CatchUpTests(TransactionTestCase):
+    def setUp(self):
+        self.alice, self.bob = make_user("alice"), make_user("bob")
+        self.chat = make_room(self.alice, name="Team")
+        Membership.objects.create(user=self.bob, chat=self.chat)
+
+    def catch_up_frame(self, **fields: object) -> str:
+        return json.dumps({"action": "catch_up", "HEADERS": {}, **fields})
+
+    async def test_reconnecting_page_gets_what_it_missed(self):
+        """A page that was away gets the newer messages and the changed older ones, in id order,
+        and the chat's event count it is now complete up to."""
+        seen = await sync_to_async(make_messages)(self.chat, self.alice, 3)
+        since = (await Chat.objects.aget(pk=self.chat.pk)).last_event
+        missed = await sync_to_async(make_messages)(self.chat, self.bob, 2)
+        await sync_to_async(services.edit_message)(message=seen[1], user=self.alice, text="edited while away")
+        bob = await open_socket(self.chat, self.bob)
+        await bob.send_to(text_data=self.catch_up_frame(after=seen[-1].pk, since=since, first=seen[0].pk))
+        reply = await bob.receive_from(timeout=3)
+        positions = [reply.index(f'id="message-{m.pk}"') for m in (seen[1], *missed)]
+        assert positions == sorted(positions)
+        assert "edited while away" in reply
+        assert f'id="message-{seen[0].pk}"' not in reply and f'id="message-{seen[2].pk}"' not in reply
+        last_event = (await Chat.objects.aget(pk=self.chat.pk)).last_event
+        assert f'<div id="chat-sync" hidden data-last-event="{last_event}">' in reply
+        await bob.disconnect()
+
+    async def test_too_far_behind_gets_the_latest_page(self):
+        """Past the catch-up limit the page gets its whole message list afresh."""
+        await sync_to_async(make_messages)(self.chat, self.alice, frames.CATCH_UP_LIMIT + 1)
+        bob = await open_socket(self.chat, self.bob)
+        await bob.send_to(text_data=self.catch_up_frame(after=0, since=0, first=0))
+        reply = await bob.receive_from(timeout=3)
+        assert reply.strip().startswith(
+            '<div id="messages" role="log" aria-label="Messages" hx-swap-oob="true"'
+        )
+        assert reply.count("<article") == 50
+        await bob.disconnect()
+
+    async def test_bad_cursors_are_an_error(self):
+        """A catch-up without usable cursors gets an error, and the socket stays open."""
+        bob = await open_socket(self.chat, self.bob)
+        for fields in [
+            {},
+            {"after": "x", "since": 0},
+            {"after": -1, "since": 0},
+            {"after": True, "since": 0},
+        ]:
+            await bob.send_to(text_data=self.catch_up_frame(**fields))
+            assert "A catch-up needs" in await bob.receive_from(timeout=3)
+        await bob.send_to(text_data=self.catch_up_frame(after="0", since="0"))
+        assert 'id="chat-sync"' in await bob.receive_from(timeout=3)
         await bob.disconnect()
