@@ -1,0 +1,221 @@
+"""Pages converge to the database: after a server restart, and when a push is lost.
+
+A daphne process of this module's own (it is killed and restarted) on a SQLite file;
+messages "posted elsewhere" are saved by a separate process through the services, so
+they are stored but their push reaches no page, as when a process dies between saving
+and pushing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from chat.tests.conftest import (
+    PASSWORD,
+    PROJECT_ROOT,
+    SERVER_START_TIMEOUT,
+    SOCKET_STATE_SCRIPT,
+    Processes,
+    answers_200,
+    free_port,
+    unique_username,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.browser
+
+SAVE_ELSEWHERE = """
+import json, sys
+from django.contrib.auth.models import User
+from chat import services
+from chat.models import Chat
+user = User.objects.get(username=sys.argv[-2])
+chat = Chat.objects.get(name="General")
+for text in json.loads(sys.argv[-1]):
+    services.post_message(chat=chat, user=user, text=text)
+"""
+STORED_IDS = """
+import json
+from chat.models import Message
+ids = Message.objects.filter(chat__name="General").order_by("pk").values_list("pk", flat=True)
+print(json.dumps(list(ids)))
+"""
+
+
+class Deployment:
+    """One daphne process on a fixed port, which the test can kill and start again."""
+
+    def __init__(self, directory: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = Processes.env(
+            DATABASE_URL=f"sqlite:///{directory}/db.sqlite3", DEBUG="true", ALLOWED_HOSTS="127.0.0.1"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def run(self, code: str, *args: str) -> str:
+        """Python code in a separate process of the deployment, as a management shell runs it."""
+        result = subprocess.run(
+            [sys.executable, "-c", BOOTSTRAP + code, *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "config.asgi:application",
+            ],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not answers_200(f"{self.base_url}/accounts/login/"):
+            assert self.process.poll() is None and time.monotonic() < deadline, "daphne did not start"
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stored_ids(self) -> list[int]:
+        return list(json.loads(self.run(STORED_IDS)))
+
+    def save_elsewhere(self, username: str, *texts: str) -> None:
+        self.run(SAVE_ELSEWHERE, username, json.dumps(texts))
+
+
+BOOTSTRAP = """
+import django, os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+"""
+
+
+@pytest.fixture
+def deployment() -> Iterator[Deployment]:
+    with tempfile.TemporaryDirectory(prefix="chat-delivery-") as directory:
+        deployment = Deployment(directory)
+        migrated = Processes.manage(deployment.env, "migrate", "--noinput")
+        assert migrated.returncode == 0, migrated.stderr
+        deployment.start()
+        try:
+            yield deployment
+        finally:
+            deployment.kill()
+
+
+@pytest.fixture
+def open_general(chromium: Browser, deployment: Deployment) -> Iterator[Callable[[], tuple[Page, str]]]:
+    """Sign up a new user and open General with its socket connected; returns the page and username."""
+    from playwright.sync_api import expect
+
+    contexts = []
+
+    def open_general() -> tuple[Page, str]:
+        context = chromium.new_context(base_url=deployment.base_url)
+        context.set_default_timeout(15_000)
+        context.add_init_script(SOCKET_STATE_SCRIPT)
+        contexts.append(context)
+        page = context.new_page()
+        username = unique_username("member")
+        page.goto("/accounts/signup/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Password confirmation").fill(PASSWORD)
+        page.get_by_role("button", name="Sign up").click()
+        page.get_by_role("link", name="General").click()
+        expect(page.locator("html")).to_have_attribute("data-chat-socket", "open")
+        return page, username
+
+    yield open_general
+    for context in contexts:
+        context.close()
+
+
+def shown_ids(page: Page) -> list[int]:
+    ids: list[Any] = page.eval_on_selector_all(
+        "#messages article", "els => els.map(e => +e.dataset.messageId)"
+    )
+    return [int(i) for i in ids]
+
+
+def send(page: Page, text: str) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("log", name="Messages").get_by_text(text, exact=True)).to_be_visible()
+
+
+def converge(page: Page, expected: list[int]) -> None:
+    """Wait until the page shows exactly these messages, in this order."""
+    page.wait_for_function(
+        "ids => JSON.stringify([...document.querySelectorAll('#messages article')]"
+        ".map(e => +e.dataset.messageId)) === JSON.stringify(ids)",
+        arg=expected,
+        timeout=20_000,
+    )
+
+
+def test_pages_converge_after_a_server_restart(deployment, open_general):
+    """Two open pages reconnect after the server is killed and restarted, and without a reload
+    show exactly the database's messages, including those saved while they were away."""
+    alice, _ = open_general()
+    bob, bob_name = open_general()
+    send(alice, "before the restart")
+    deployment.kill()
+    deployment.save_elsewhere(bob_name, "while the server was down 1", "while the server was down 2")
+    for page in (alice, bob):
+        page.evaluate("window.notReloaded = true")
+    deployment.start()
+    expected = deployment.stored_ids()
+    assert len(expected) == 3
+    for page in (alice, bob):
+        converge(page, expected)
+        assert page.evaluate("window.notReloaded") is True
+    send(bob, "after the restart")
+    converge(alice, deployment.stored_ids())
+
+
+def test_connected_page_fills_a_lost_push(deployment, open_general):
+    """A message saved without its push (lost between saving and pushing) appears on a connected
+    page, in order, when the next push shows the gap."""
+    alice, alice_name = open_general()
+    bob, _ = open_general()
+    send(alice, "first")
+    deployment.save_elsewhere(alice_name, "lost push")
+    assert len(shown_ids(bob)) == 1
+    send(alice, "third")
+    expected = deployment.stored_ids()
+    assert len(expected) == 3
+    converge(bob, expected)
+    converge(alice, expected)
+    assert bob.get_by_role("log", name="Messages").get_by_text("lost push").is_visible()
