@@ -71,10 +71,13 @@ def server_backlog(send: Send) -> int:
     """Bytes the server has accepted for this socket but not yet written to the network.
 
     daphne never makes a send wait: a client that stops reading grows Twisted's buffer
-    without bound. Its send is a partial over the connection's protocol, whose transport
-    tells how much is queued. Other servers (uvicorn) make the send itself wait, which
-    the outbox's own queue accounts for.
+    without bound. Its send is a partial over the connection's protocol (behind Channels'
+    session wrapper), whose transport tells how much is queued. Other servers (uvicorn)
+    make the send itself wait, which the outbox's own queue accounts for.
     """
+    # Channels' session middleware wraps the server's send in a method of its own.
+    while (wrapper := getattr(send, "__self__", None)) is not None and hasattr(wrapper, "real_send"):
+        send = wrapper.real_send
     protocol = getattr(send, "args", (None,))[0]
     transport = getattr(protocol, "transport", None)
     if transport is None:

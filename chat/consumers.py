@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -10,6 +11,8 @@ from django.contrib.auth.models import AnonymousUser, User
 
 from chat import broadcast, frames, services
 from chat.models import Chat
+
+logger = logging.getLogger(__name__)
 
 # Closing with a code in 4000-4999 after accepting tells the page not to retry.
 CLOSE_NOT_ALLOWED = 4003
@@ -57,4 +60,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.outbox.push(reply)
 
     def fell_behind(self) -> None:
+        logger.warning(
+            "A socket of user %s in chat %s fell too far behind: closing it", self.user.pk, self.chat
+        )
         asyncio.get_running_loop().create_task(self.close(code=CLOSE_RECONNECT))

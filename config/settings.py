@@ -88,7 +88,9 @@ WSGI_APPLICATION = None
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=0,
+        # Connections are kept between requests and frames; a dropped one (a restarted
+        # database, a terminated backend) is noticed by the health check and replaced.
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", 60)),
         conn_health_checks=True,
     )
 }
@@ -163,19 +165,41 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# Posting through the API; scripts and tests lower it with API_MESSAGE_RATE (e.g. "5/minute").
+API_MESSAGE_RATE = os.environ.get("API_MESSAGE_RATE", "120/minute")
 REST_FRAMEWORK = {
+    # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    # The counts live in the default cache: Redis when REDIS_URL is set, shared by every process.
+    "DEFAULT_THROTTLE_RATES": {"messages": API_MESSAGE_RATE},
+    "EXCEPTION_HANDLER": "chat.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat API",
-    "DESCRIPTION": "Chats and messages for scripts, bots and clients.",
+    "DESCRIPTION": (
+        "Chats and messages for scripts, bots and clients. Authenticate with "
+        "`Authorization: Token <key>` (POST /api/auth/token/ gives the key) or the browser session "
+        "with its CSRF token. A chat you may not see answers 404 on every route."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Request bodies get their own components, without the read-only fields.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # PATCH /api/messages/<id>/ requires `text`: the edit is the text.
+    "COMPONENT_SPLIT_PATCH": False,
+    "SCHEMA_PATH_PREFIX": r"/api",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

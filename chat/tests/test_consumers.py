@@ -177,12 +177,13 @@ class CatchUpTests(TransactionTestCase):
     async def test_bad_cursors_are_an_error(self):
         """A catch-up without usable cursors gets an error, and the socket stays open."""
         bob = await open_socket(self.chat, self.bob)
-        for fields in [
+        cases: list[dict[str, Any]] = [
             {},
             {"after": "x", "since": 0},
             {"after": -1, "since": 0},
             {"after": True, "since": 0},
-        ]:
+        ]
+        for fields in cases:
             await bob.send_to(text_data=self.catch_up_frame(**fields))
             assert "A catch-up needs" in await bob.receive_from(timeout=3)
         await bob.send_to(text_data=self.catch_up_frame(after="0", since="0"))
