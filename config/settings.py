@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from servestatic.compress import Compressor
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -158,6 +159,9 @@ STORAGES = {
 # In development static files come straight from the apps; in production from STATIC_ROOT.
 SERVESTATIC_USE_FINDERS = DEBUG
 SERVESTATIC_AUTOREFRESH = DEBUG
+# Source maps (the API docs bundle megabytes of them) are for developers: not worth compressing.
+SERVESTATIC_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
+SERVESTATIC_KEEP_ONLY_HASHED_FILES = True
 
 TAILWIND_APP_NAME = "theme"
 

@@ -69,8 +69,6 @@ def missing(reason: str) -> NoReturn:
 class Processes:
     """The chat's own processes, started as a deployment starts them."""
 
-    root = PROJECT_ROOT
-
     @staticmethod
     def env(**overrides: str) -> dict[str, str]:
         """The environment of a server process: the test process's, minus the app's settings."""
@@ -100,7 +98,16 @@ class Processes:
         base_url = f"http://127.0.0.1:{port}"
         with tempfile.TemporaryFile(mode="w+") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "config.asgi:application",
+                ],
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=log,
@@ -169,10 +176,8 @@ def chromium() -> Iterator[Browser]:
     """
     if not CHROMIUM.exists():
         missing("Chromium is not installed (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("Playwright is not installed (pip install -r requirements-dev.txt)")
+    from playwright.sync_api import sync_playwright
+
     # Django refuses database access while an event loop runs in the thread.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
