@@ -4,8 +4,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from servestatic.compress import Compressor
 from django.core.exceptions import ImproperlyConfigured
+from servestatic.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
