@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser, User
 
-from chat import broadcast, frames, services
+from chat import broadcast, frames
 from chat.models import Chat
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.chat is not None:
             await self.hub.leave(self.chat.pk, self.outbox)
-            await database_sync_to_async(services.mark_read)(user=self.user, chat=self.chat)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.chat is None:
@@ -57,7 +56,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         reply = await database_sync_to_async(frames.handle)(
             user=self.user, chat=self.chat, text_data=text_data
         )
-        self.outbox.push(reply)
+        if reply:
+            self.outbox.push(reply)
 
     def fell_behind(self) -> None:
         logger.warning(

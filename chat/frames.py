@@ -3,7 +3,8 @@ for the one socket that sent it (the chat hears about a new message from the pus
 
 Two kinds of frame arrive, both as htmx's JSON of a form's fields:
 - the composer's `{"text", "client_id"}`: send a message;
-- the catch-up form's `{"action": "catch_up", "after", "since", "first"}`: what the page missed.
+- the catch-up form's `{"action": "catch_up", "after", "since", "first"}`: what the page missed;
+- the read receipt `{"action": "read", "up_to"}`: the messages the reader has seen.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
     """The reply to one frame from the page."""
     try:
         frame = parse_frame(text_data)
+        if frame.get("action") == "read":
+            services.mark_read(user=user, chat=chat, up_to=cursor(frame.get("up_to")))
+            return ""
         if frame.get("action") == "catch_up":
             return catch_up(
                 chat=chat, after=frame.get("after"), since=frame.get("since"), first=frame.get("first")
@@ -84,7 +88,7 @@ def cursor(value: object) -> int:
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)
-    raise ValidationError("A catch-up needs the last message id and event the page has.")
+    raise ValidationError("Catching up and read receipts need message ids and event numbers.")
 
 
 def catch_up(*, chat: Chat, after: object, since: object, first: object = 0) -> str:

@@ -119,9 +119,12 @@ def delete_message(*, message: Message, user: User) -> None:
 
 
 @transaction.atomic
-def mark_read(*, user: User, chat: Chat) -> None:
-    """Mark every message of the chat as read by the user."""
-    latest = Message.objects.filter(chat=chat).order_by("-pk").values_list("pk", flat=True).first()
+def mark_read(*, user: User, chat: Chat, up_to: int | None = None) -> None:
+    """Mark the messages of the chat (all, or those up to id `up_to`) as read by the user."""
+    messages = Message.objects.filter(chat=chat)
+    if up_to is not None:
+        messages = messages.filter(pk__lte=up_to)
+    latest = messages.order_by("-pk").values_list("pk", flat=True).first()
     if latest is not None:
         Membership.objects.filter(user=user, chat=chat).exclude(last_read_message_id__gte=latest).update(
             last_read_message_id=latest

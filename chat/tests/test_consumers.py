@@ -9,7 +9,7 @@ from django.test import Client, TransactionTestCase
 
 from chat import frames, services
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
-from chat.tests.factories import make_messages, make_room, make_user
+from chat.tests.factories import make_messages, make_room, make_user, unread_count
 from config.asgi import application
 
 ORIGIN = b"http://127.0.0.1:8000"
@@ -185,7 +185,21 @@ class CatchUpTests(TransactionTestCase):
         ]
         for fields in cases:
             await bob.send_to(text_data=self.catch_up_frame(**fields))
-            assert "A catch-up needs" in await bob.receive_from(timeout=3)
+            assert "Catching up and read receipts need" in await bob.receive_from(timeout=3)
         await bob.send_to(text_data=self.catch_up_frame(after="0", since="0"))
         assert 'id="chat-sync"' in await bob.receive_from(timeout=3)
         await bob.disconnect()
+
+
+class ReadReceiptTests(TransactionTestCase):
+    async def test_read_receipt_marks_messages_read(self):
+        """A read receipt marks the chat read up to the given message, and answers nothing."""
+        alice, bob = await sync_to_async(make_user)("alice"), await sync_to_async(make_user)("bob")
+        chat = await sync_to_async(make_room)(alice, "Team")
+        await Membership.objects.acreate(user=bob, chat=chat)
+        messages = await sync_to_async(make_messages)(chat, alice, 3)
+        socket = await open_socket(chat, bob)
+        await socket.send_to(text_data=json.dumps({"action": "read", "up_to": messages[1].pk}))
+        assert await socket.receive_nothing()
+        assert await sync_to_async(unread_count)(bob, chat) == 1
+        await socket.disconnect()

@@ -131,6 +131,31 @@
     event.detail.parameters.since = lastEvent;
   });
 
+  // ---- Read receipts ----
+
+  // Once new messages have been on screen for a moment, tell the server they were read.
+  var READ_AFTER_MS = 1000;
+  var readTimer = null;
+
+  function messagesRead() {
+    if (readTimer || document.visibilityState !== "visible") return;
+    readTimer = setTimeout(function () {
+      readTimer = null;
+      document.body.dispatchEvent(new CustomEvent("chat:read"));
+    }, READ_AFTER_MS);
+  }
+
+  document.addEventListener("htmx:wsConfigSend", function (event) {
+    if (event.target.id !== "read-receipt") return;
+    var container = log();
+    var ids = container ? articles(container).map(function (article) {
+      return number(article, "data-message-id");
+    }) : [];
+    event.detail.parameters.up_to = ids.length ? Math.max.apply(null, ids) : 0;
+  });
+
+  document.addEventListener("visibilitychange", messagesRead);
+
   // ---- Frames from the server ----
 
   var hadFocus = null;
@@ -151,6 +176,7 @@
       localizeTimes(container);
       if (wasNearBottom) container.scrollTop = container.scrollHeight;
     }
+    if (text.indexOf("<article") !== -1) messagesRead();
     if (text.indexOf('id="chat-sync"') !== -1) {
       // A catch-up: the page now has everything up to the server's count at that time.
       lastEvent = Math.max(lastEvent, syncedEvent());
