@@ -1,9 +1,12 @@
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
-from django.test import TestCase
+from django.test import TestCase, TransactionTestCase
 
 from chat import services
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
@@ -256,3 +259,32 @@ class MembershipTests(TestCase):
             services.leave_chat(user=self.owner, chat=chat)
         with pytest.raises(PermissionDenied):
             services.add_member(chat=chat, by=self.owner, user=self.outsider)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="concurrent writers need a server database: runs in the PostgreSQL pass",
+)
+class ConcurrentPostTests(TransactionTestCase):
+    def test_concurrent_posts_get_gapless_ordered_numbers(self):
+        """Messages posted at once from many threads get sequence and event numbers without gaps,
+        in the same order as their ids."""
+        users = [make_user() for _ in range(8)]
+        chat = make_room(users[0])
+        for user in users[1:]:
+            services.join_chat(user=user, chat=chat)
+
+        def post_ten(user: User) -> None:
+            try:
+                for i in range(10):
+                    services.post_message(chat=chat, user=user, text=f"{user.username} {i}")
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(post_ten, users))
+        rows = list(Message.objects.filter(chat=chat).order_by("pk").values_list("seq", "event"))
+        assert [seq for seq, _ in rows] == list(range(1, 81))
+        assert [event for _, event in rows] == list(range(1, 81))
+        chat.refresh_from_db()
+        assert (chat.last_seq, chat.last_event) == (80, 80)
