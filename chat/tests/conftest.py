@@ -20,7 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -45,6 +45,11 @@ document.addEventListener("htmx:wsOpen", () => { document.documentElement.datase
 document.addEventListener("htmx:wsClose", () => { document.documentElement.dataset.chatSocket = "closed"; });
 """
 SERVER_START_TIMEOUT = 30.0
+DJANGO_SETUP = """
+import django, os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+"""
 # Variables of the test process that must not leak into a server: each server is
 # configured only by what its fixture says.
 SERVER_VARIABLES = (
@@ -91,43 +96,62 @@ class Processes:
         )
 
     @staticmethod
+    def python(env: dict[str, str], code: str, *args: str) -> str:
+        """Python code in a fresh process of the deployment, with Django set up; its output."""
+        result = subprocess.run(
+            [sys.executable, "-c", DJANGO_SETUP + code, *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    @staticmethod
+    def start_daphne(env: dict[str, str], port: int, log: IO[Any] | None = None) -> subprocess.Popen[bytes]:
+        """Start daphne on the port, as a deployment does, and wait until it serves pages."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log if log is not None else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not answers_200(f"http://127.0.0.1:{port}/accounts/login/"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait(timeout=10)
+                if log is not None:
+                    log.seek(0)
+                output = log.read() if log is not None and log.readable() else "(no log)"
+                pytest.fail(f"daphne did not serve pages on port {port}:\n{output}")
+            time.sleep(0.1)
+        return process
+
+    @staticmethod
+    def stop(process: subprocess.Popen[bytes]) -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    @staticmethod
     @contextlib.contextmanager
     def daphne(env: dict[str, str]) -> Iterator[str]:
         """A daphne process serving config.asgi:application; yields its base URL."""
         port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
         with tempfile.TemporaryFile(mode="w+") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "config.asgi:application",
-                ],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            process = Processes.start_daphne(env, port, log)
             try:
-                deadline = time.monotonic() + SERVER_START_TIMEOUT
-                while not answers_200(f"{base_url}/accounts/login/"):
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        log.seek(0)
-                        pytest.fail(f"daphne did not serve {base_url}/accounts/login/:\n{log.read()}")
-                    time.sleep(0.2)
-                yield base_url
+                yield f"http://127.0.0.1:{port}"
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+                Processes.stop(process)
 
 
 def free_port() -> int:

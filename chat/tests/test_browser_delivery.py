@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +18,8 @@ import pytest
 
 from chat.tests.conftest import (
     PASSWORD,
-    PROJECT_ROOT,
-    SERVER_START_TIMEOUT,
     SOCKET_STATE_SCRIPT,
     Processes,
-    answers_200,
     free_port,
     unique_username,
 )
@@ -63,41 +58,8 @@ class Deployment:
         )
         self.process: subprocess.Popen[bytes] | None = None
 
-    def run(self, code: str, *args: str) -> str:
-        """Python code in a separate process of the deployment, as a management shell runs it."""
-        result = subprocess.run(
-            [sys.executable, "-c", BOOTSTRAP + code, *args],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "config.asgi:application",
-            ],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not answers_200(f"{self.base_url}/accounts/login/"):
-            assert self.process.poll() is None and time.monotonic() < deadline, "daphne did not start"
-            time.sleep(0.1)
+        self.process = Processes.start_daphne(self.env, self.port)
 
     def kill(self) -> None:
         if self.process is not None:
@@ -106,17 +68,10 @@ class Deployment:
             self.process = None
 
     def stored_ids(self) -> list[int]:
-        return list(json.loads(self.run(STORED_IDS)))
+        return list(json.loads(Processes.python(self.env, STORED_IDS)))
 
     def save_elsewhere(self, username: str, *texts: str) -> None:
-        self.run(SAVE_ELSEWHERE, username, json.dumps(texts))
-
-
-BOOTSTRAP = """
-import django, os
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django.setup()
-"""
+        Processes.python(self.env, SAVE_ELSEWHERE, username, json.dumps(texts))
 
 
 @pytest.fixture

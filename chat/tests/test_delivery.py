@@ -18,7 +18,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -29,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from chat.tests.conftest import PROJECT_ROOT, SERVER_START_TIMEOUT, Processes, answers_200, free_port, missing
+from chat.tests.conftest import Processes, free_port, missing
 
 pytestmark = pytest.mark.delivery
 
@@ -63,11 +62,6 @@ for name in sys.argv[-1].split(","):
     session.create()
     people[name] = {"session": session.session_key, "token": Token.objects.create(user=user).key}
 print(json.dumps({"chat": general.pk, "people": people}))
-"""
-BOOTSTRAP = """
-import django, os
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django.setup()
 """
 
 
@@ -129,21 +123,8 @@ class Cluster:
         self.chat_id = 0
         self.people: dict[str, dict[str, str]] = {}
 
-    def run(self, code: str, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-c", BOOTSTRAP + code, *args],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
     def add_people(self, *names: str) -> None:
-        created = json.loads(self.run(SETUP, ",".join(names)))
+        created = json.loads(Processes.python(self.env, SETUP, ",".join(names)))
         self.chat_id = created["chat"]
         self.people.update(created["people"])
 
@@ -154,20 +135,8 @@ class Cluster:
             self.processes.append(None)
             index = len(self.ports) - 1
         port = self.ports[index]
-        log = open(os.environ.get("CHAT_DELIVERY_LOG", os.devnull), "a")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        self.processes[index] = process
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not answers_200(f"http://127.0.0.1:{port}/accounts/login/"):
-            assert process.poll() is None and time.monotonic() < deadline, "daphne did not start"
-            time.sleep(0.1)
+        with open(os.environ.get("CHAT_DELIVERY_LOG", os.devnull), "a+") as log:
+            self.processes[index] = Processes.start_daphne(self.env, port, log)
         return index
 
     def kill(self, index: int) -> None:
