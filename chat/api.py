@@ -1,0 +1,523 @@
+"""The REST API: thin adapters from HTTP to the services.
+
+Reads use the QuerySets of chat.models; every change of chat state goes through
+chat.services, which pushes it to open browsers after commit, exactly as a message typed
+in the page is pushed. The services raise Django's exceptions, and the exception handler
+below maps them: ValidationError to 400 with DRF's error body, PermissionDenied to 403
+(services raise it only about a chat the caller can see) and Http404 to 404 (a chat the
+caller may not see does not exist for them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework import generics, status
+from rest_framework import views as drf_views
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, NotFound, ValidationError
+from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer, as_serializer_error
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.views import APIView
+
+from chat import services
+from chat.models import Chat, Membership, Message
+from chat.serializers import (
+    VIEWER_ROLE,
+    ChatSerializer,
+    ErrorSerializer,
+    MemberSerializer,
+    MessageCreateSerializer,
+    MessageEditSerializer,
+    MessageQuerySerializer,
+    MessageSerializer,
+    RoomCreateSerializer,
+    TokenSerializer,
+    UserChoiceSerializer,
+    UserQuerySerializer,
+    UserSerializer,
+)
+
+# --- Errors -------------------------------------------------------------------------
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus Django's ValidationError from the services; every body is an object."""
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(detail=as_serializer_error(exc))
+    response = drf_views.exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        response.data = {"non_field_errors": response.data}
+    return response
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str) -> JsonResponse:
+    """Any other path under /api/: a JSON 404, with a hint when only the trailing slash is missing."""
+    detail = "No such API endpoint."
+    if not request.path.endswith("/"):
+        try:
+            resolve(f"{request.path}/")
+        except Resolver404:
+            pass
+        else:
+            detail = f"No such API endpoint. Did you mean {request.path}/ (with the trailing slash)?"
+    return JsonResponse({"detail": detail}, status=404)
+
+
+FIELD_ERRORS = {
+    "type": "object",
+    "description": (
+        "What is wrong with the request: each field names its messages; `non_field_errors` holds "
+        "those about the request as a whole, and `detail` a body that could not be parsed."
+    ),
+    "properties": {
+        "detail": {"type": "string"},
+        "non_field_errors": {"type": "array", "items": {"type": "string"}},
+    },
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+ERRORS = {
+    400: OpenApiResponse(FIELD_ERRORS, "The request is not valid; nothing was changed."),
+    401: OpenApiResponse(ErrorSerializer, "No credentials, or wrong ones."),
+    403: OpenApiResponse(
+        ErrorSerializer,
+        "You may see the chat but not do this (for example, only its owner may), "
+        "or a session request lacks its CSRF token.",
+    ),
+    404: OpenApiResponse(ErrorSerializer, "No such object, or one in a chat you may not see."),
+    415: OpenApiResponse(ErrorSerializer, "The body is neither JSON nor a form."),
+    429: OpenApiResponse(ErrorSerializer, "Too many messages: wait the seconds that Retry-After says."),
+}
+# The errors of an operation that reads a body.
+BODY = (400, 415)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    location=OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before posting again.",
+)
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error responses of an operation, besides 401 and 403, which any operation may answer."""
+    return {code: ERRORS[code] for code in sorted({401, 403, *codes})}
+
+
+# --- Helpers ------------------------------------------------------------------------
+
+
+def signed_in(request: Request) -> User:
+    """The caller; every view but the token's requires authentication before it runs."""
+    return cast(User, request.user)
+
+
+def validated(serializer_class: type[Serializer[Any]], data: Any) -> dict[str, Any]:
+    """The validated data of a request body or query, or a 400 naming the fields."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def created_or_replayed(data: Any, created: bool) -> Response:
+    return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class Pages(PageNumberPagination):
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class MessagePages(CursorPagination):
+    """Newest first, by id: a cursor stays stable while new messages arrive.
+
+    With `?after=<id>` the page is instead the messages after that id, oldest first, and
+    `next` continues from the last of them while there are more: what a polling bot needs.
+    """
+
+    ordering = "-id"
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+    after: int | None = None
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: APIView | None = None
+    ) -> list[Any] | None:
+        self.after = validated(MessageQuerySerializer, request.query_params).get("after")
+        if self.after is None:
+            return super().paginate_queryset(queryset, request, view)
+        size = self.get_page_size(request) or self.page_size or 1
+        newer = cast(QuerySet[Message], queryset).filter(pk__gt=self.after).order_by("pk")
+        messages = list(newer[: size + 1])
+        self.base_url = remove_query_param(request.build_absolute_uri(), self.cursor_query_param)
+        self.page = messages[:size]
+        self.has_next = len(messages) > size
+        self.has_previous = False
+        return self.page
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        cursor = super().decode_cursor(request)
+        # The position is compared with ids, so anything but a number is a cursor this API never made.
+        if cursor is not None and cursor.position is not None and not str(cursor.position).isdigit():
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+    def get_next_link(self) -> str | None:
+        if self.after is None:
+            return super().get_next_link()
+        if not (self.has_next and self.page and self.base_url):
+            return None
+        return replace_query_param(self.base_url, "after", self.page[-1].pk)
+
+    def get_previous_link(self) -> str | None:
+        if self.after is None:
+            return super().get_previous_link()
+        return None
+
+
+# --- Tokens -------------------------------------------------------------------------
+
+
+def issue_token(user: User) -> Token:
+    """The user's API token, created on first use.
+
+    Tokens are DRF's authentication state, not chat state: no service owns them and
+    nothing is pushed when they change.
+    """
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def revoke_token(user: User) -> None:
+    Token.objects.filter(user=user).delete()
+
+
+class TokenView(APIView):
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "POST":
+            return [AllowAny()]
+        return list(super().get_permissions())
+
+    @extend_schema(
+        operation_id="auth_token_obtain",
+        summary="Obtain your API token",
+        description=(
+            "Send `username` and `password`; the answer's token goes in `Authorization: Token <key>`. "
+            "The same token is returned until it is revoked."
+        ),
+        request=AuthTokenSerializer,
+        responses={200: TokenSerializer, **errors(*BODY)},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        return Response({"token": issue_token(serializer.validated_data["user"]).key})
+
+    @extend_schema(
+        operation_id="auth_token_revoke",
+        summary="Revoke your API token",
+        description="The token stops working at once; POST again for a new one.",
+        request=None,
+        responses={204: None, **errors()},
+    )
+    def delete(self, request: Request) -> Response:
+        revoke_token(signed_in(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Users --------------------------------------------------------------------------
+
+
+@extend_schema(
+    summary="List users",
+    description="Every active account, by id: whom to add to a room or write to directly.",
+    parameters=[UserQuerySerializer],
+    responses={200: UserSerializer(many=True), **errors(400, 404)},
+)
+class UserList(generics.ListAPIView[User]):
+    serializer_class = UserSerializer
+    pagination_class = Pages
+
+    def get_queryset(self) -> QuerySet[User]:
+        users = User.objects.filter(is_active=True).order_by("pk")
+        username = validated(UserQuerySerializer, self.request.query_params).get("username")
+        if username is not None:
+            users = users.filter(username=username)
+        return users
+
+
+class Me(APIView):
+    @extend_schema(summary="Who you are", responses={200: UserSerializer, **errors()})
+    def get(self, request: Request) -> Response:
+        return Response(UserSerializer(signed_in(request)).data)
+
+
+# --- Chats --------------------------------------------------------------------------
+
+
+class ChatList(generics.GenericAPIView[Chat]):
+    serializer_class = ChatSerializer
+    pagination_class = Pages
+
+    def get_queryset(self) -> QuerySet[Chat]:
+        user = signed_in(self.request)
+        role = Membership.objects.filter(chat=OuterRef("pk"), user=user).values("role")[:1]
+        return Chat.objects.visible_to(user).annotate(**{VIEWER_ROLE: Subquery(role)}).order_by("name", "pk")
+
+    @extend_schema(
+        summary="List your chats and the public rooms",
+        responses={200: ChatSerializer(many=True), **errors(404)},
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Create a room that you own",
+        request=RoomCreateSerializer,
+        responses={201: ChatSerializer, **errors(*BODY)},
+    )
+    def post(self, request: Request) -> Response:
+        chat = services.create_room(user=signed_in(request), **validated(RoomCreateSerializer, request.data))
+        return Response(self.get_serializer(chat).data, status=status.HTTP_201_CREATED)
+
+
+class ChatDetail(generics.GenericAPIView[Chat]):
+    serializer_class = ChatSerializer
+
+    @extend_schema(summary="A chat", responses={200: ChatSerializer, **errors(404)})
+    def get(self, request: Request, chat_id: int) -> Response:
+        chat = services.get_visible_chat(user=signed_in(request), chat_id=chat_id)
+        return Response(self.get_serializer(chat).data)
+
+
+class ChatJoin(generics.GenericAPIView[Chat]):
+    serializer_class = ChatSerializer
+
+    @extend_schema(
+        summary="Join a public room",
+        description="Joining a room twice is harmless. Private rooms and direct chats can't be joined.",
+        request=None,
+        responses={200: ChatSerializer, **errors(404)},
+    )
+    def post(self, request: Request, chat_id: int) -> Response:
+        user = signed_in(request)
+        chat = services.get_visible_chat(user=user, chat_id=chat_id)
+        services.join_chat(user=user, chat=chat)
+        return Response(self.get_serializer(chat).data)
+
+
+class ChatLeave(APIView):
+    @extend_schema(
+        summary="Leave a room",
+        description=(
+            "An owner who leaves hands the room to its longest-standing member. A direct chat can't be left."
+        ),
+        request=None,
+        responses={204: None, **errors(404)},
+    )
+    def post(self, request: Request, chat_id: int) -> Response:
+        user = signed_in(request)
+        services.leave_chat(user=user, chat=services.get_visible_chat(user=user, chat_id=chat_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChatMembers(generics.GenericAPIView[Membership]):
+    serializer_class = MemberSerializer
+    pagination_class = Pages
+
+    @extend_schema(
+        summary="List a chat's members",
+        responses={200: MemberSerializer(many=True), **errors(404)},
+    )
+    def get(self, request: Request, chat_id: int) -> Response:
+        chat = services.get_visible_chat(user=signed_in(request), chat_id=chat_id)
+        members = Membership.objects.filter(chat=chat).select_related("user").order_by("joined_at", "pk")
+        page = self.paginate_queryset(members)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Add someone to a room (its owner)",
+        description="201 when the user joins now, 200 when they were already a member.",
+        request=UserChoiceSerializer,
+        responses={201: MemberSerializer, 200: MemberSerializer, **errors(*BODY, 404)},
+    )
+    def post(self, request: Request, chat_id: int) -> Response:
+        user = signed_in(request)
+        chat = services.get_visible_chat(user=user, chat_id=chat_id)
+        other = validated(UserChoiceSerializer, request.data)["user"]
+        already = services.is_member(user=other, chat=chat)
+        membership = services.add_member(chat=chat, by=user, user=other)
+        return created_or_replayed(self.get_serializer(membership).data, created=not already)
+
+
+class ChatMember(APIView):
+    @extend_schema(
+        summary="Remove someone from a room (its owner)",
+        description="The owner leaves by themselves instead (POST .../leave/).",
+        request=None,
+        responses={204: None, **errors(400, 404)},
+    )
+    def delete(self, request: Request, chat_id: int, user_id: int) -> Response:
+        user = signed_in(request)
+        chat = services.get_visible_chat(user=user, chat_id=chat_id)
+        member = User.objects.filter(pk=user_id).first()
+        if member is None:
+            raise Http404("No such member.")
+        services.remove_member(chat=chat, by=user, user=member)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DirectChat(generics.GenericAPIView[Chat]):
+    serializer_class = ChatSerializer
+
+    @extend_schema(
+        summary="Open your direct chat with someone",
+        description="201 when the chat is created now, 200 when it already existed.",
+        request=UserChoiceSerializer,
+        responses={201: ChatSerializer, 200: ChatSerializer, **errors(*BODY)},
+    )
+    def post(self, request: Request) -> Response:
+        other = validated(UserChoiceSerializer, request.data)["user"]
+        chat, created = services.open_direct_chat(user=signed_in(request), other=other)
+        return created_or_replayed(self.get_serializer(chat).data, created)
+
+
+# --- Messages -----------------------------------------------------------------------
+
+
+class ChatMessages(generics.GenericAPIView[Message]):
+    serializer_class = MessageSerializer
+    pagination_class = MessagePages
+    throttle_scope = "messages"
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # Only posting is rated; reading and polling are not.
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        summary="Read a chat's messages",
+        tags=["messages"],
+        description=(
+            "Newest first, a page at a time: follow `next` for older messages. With `after`, the "
+            "messages after that id instead, oldest first; `next` continues while there are more."
+        ),
+        parameters=[MessageQuerySerializer],
+        responses={200: MessageSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request: Request, chat_id: int) -> Response:
+        chat = services.get_visible_chat(user=signed_in(request), chat_id=chat_id)
+        page = self.paginate_queryset(Message.objects.not_deleted().filter(chat=chat).with_author())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Post a message",
+        tags=["messages"],
+        description=(
+            "The message reaches every open browser in the chat. Posting is rated per user; "
+            "a replay of a `client_id` you used before returns the first message with 200."
+        ),
+        request=MessageCreateSerializer,
+        parameters=[RETRY_AFTER],
+        responses={
+            201: MessageSerializer,
+            200: OpenApiResponse(MessageSerializer, "A replay: the message first sent with this client_id."),
+            **errors(*BODY, 404, 429),
+        },
+    )
+    def post(self, request: Request, chat_id: int) -> Response:
+        user = signed_in(request)
+        chat = services.get_visible_chat(user=user, chat_id=chat_id)
+        data = validated(MessageCreateSerializer, request.data)
+        message, created = services.post_message(
+            chat=chat, user=user, text=data["text"], client_id=data.get("client_id")
+        )
+        return created_or_replayed(self.get_serializer(message).data, created)
+
+
+class MessageDetail(generics.GenericAPIView[Message]):
+    serializer_class = MessageSerializer
+    http_method_names = ["get", "patch", "delete", "options"]
+
+    @extend_schema(summary="A message", responses={200: MessageSerializer, **errors(404)})
+    def get(self, request: Request, message_id: int) -> Response:
+        message = services.get_visible_message(user=signed_in(request), message_id=message_id)
+        return Response(self.get_serializer(message).data)
+
+    @extend_schema(
+        summary="Edit your message",
+        request=MessageEditSerializer,
+        responses={200: MessageSerializer, **errors(*BODY, 404)},
+    )
+    def patch(self, request: Request, message_id: int) -> Response:
+        user = signed_in(request)
+        message = services.get_visible_message(user=user, message_id=message_id)
+        text = validated(MessageEditSerializer, request.data)["text"]
+        return Response(
+            self.get_serializer(services.edit_message(message=message, user=user, text=text)).data
+        )
+
+    @extend_schema(
+        summary="Delete a message (its author or the room's owner)",
+        request=None,
+        responses={204: None, **errors(404)},
+    )
+    def delete(self, request: Request, message_id: int) -> Response:
+        user = signed_in(request)
+        services.delete_message(
+            message=services.get_visible_message(user=user, message_id=message_id), user=user
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Documentation ------------------------------------------------------------------
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI document, JSON unless YAML is asked for (Accept or ?format=yaml)."""
+
+    renderer_classes = [OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2]
+
+
+class SignInFirst(APIView):
+    """A documentation page sends a visitor who is not signed in to the login page."""
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, NotAuthenticated | AuthenticationFailed):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)
+
+
+class DocsView(SignInFirst, SpectacularSwaggerView):
+    pass
+
+
+class RedocView(SignInFirst, SpectacularRedocView):
+    pass
