@@ -31,7 +31,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework import generics, status
 from rest_framework import views as drf_views
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
@@ -204,20 +203,6 @@ class MessagePages(CursorPagination):
 # --- Tokens -------------------------------------------------------------------------
 
 
-def issue_token(user: User) -> Token:
-    """The user's API token, created on first use.
-
-    Tokens are DRF's authentication state, not chat state: no service owns them and
-    nothing is pushed when they change.
-    """
-    token, _ = Token.objects.get_or_create(user=user)
-    return token
-
-
-def revoke_token(user: User) -> None:
-    Token.objects.filter(user=user).delete()
-
-
 class TokenView(APIView):
     def get_permissions(self) -> list[Any]:
         if self.request.method == "POST":
@@ -238,7 +223,7 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        return Response({"token": issue_token(serializer.validated_data["user"]).key})
+        return Response({"token": services.issue_token(user=serializer.validated_data["user"]).key})
 
     @extend_schema(
         operation_id="auth_token_revoke",
@@ -248,7 +233,7 @@ class TokenView(APIView):
         responses={204: None, **errors()},
     )
     def delete(self, request: Request) -> Response:
-        revoke_token(signed_in(request))
+        services.revoke_token(user=signed_in(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -6,9 +6,9 @@ keyword-only arguments and raise Django's own exceptions (Http404, PermissionDen
 ValidationError); each door maps them its own way.
 """
 
+from chat.services.accounts import create_account, issue_token, revoke_token
 from chat.services.membership import (
     add_member,
-    create_account,
     create_room,
     get_membership,
     get_visible_chat,
@@ -37,11 +37,13 @@ __all__ = [
     "get_visible_chat",
     "get_visible_message",
     "is_member",
+    "issue_token",
     "join_chat",
     "leave_chat",
     "mark_read",
     "open_direct_chat",
     "post_message",
     "remove_member",
+    "revoke_token",
     "validate_text",
 ]

@@ -1,4 +1,4 @@
-"""Accounts, rooms, direct chats and who is in them."""
+"""Rooms, direct chats and who is in them."""
 
 from __future__ import annotations
 
@@ -33,15 +33,6 @@ def is_member(*, user: User | AnonymousUser, chat: Chat) -> bool:
 def require_owner(*, user: User, chat: Chat) -> None:
     if get_membership(user=user, chat=chat).role != Membership.Role.OWNER:
         raise PermissionDenied("Only the room's owner can do that.")
-
-
-@transaction.atomic
-def create_account(*, username: str, password: str) -> User:
-    """Create an account that is a member of every auto-join room (General)."""
-    user = User.objects.create_user(username=username, password=password)
-    for chat in Chat.objects.filter(auto_join=True):
-        Membership.objects.create(user=user, chat=chat)
-    return user
 
 
 @transaction.atomic

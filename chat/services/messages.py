@@ -25,6 +25,8 @@ def validate_text(text: object) -> str:
     text = text.strip()
     if not text:
         raise ValidationError({"text": "Write a message first."})
+    if "\x00" in text:
+        raise ValidationError({"text": "A message can't contain NUL characters."})
     if len(text) > MESSAGE_MAX_LENGTH:
         raise ValidationError(
             {"text": f"A message can have at most {MESSAGE_MAX_LENGTH} characters (it has {len(text)})."}
@@ -70,7 +72,7 @@ def post_message(*, chat: Chat, user: User, text: str, client_id: UUID | None = 
     if client_id is not None:
         existing = Message.objects.filter(user=user, client_id=client_id).with_author().first()
         if existing is not None:
-            return existing, False
+            return replayed(existing, chat), False
     try:
         # A savepoint, so that a concurrent send of the same client_id leaves this
         # transaction usable for fetching the winner.
@@ -80,10 +82,17 @@ def post_message(*, chat: Chat, user: User, text: str, client_id: UUID | None = 
                 chat=chat, user=user, text=text, client_id=client_id, seq=seq, event=event
             )
     except IntegrityError:
-        return Message.objects.with_author().get(user=user, client_id=client_id), False
+        return replayed(Message.objects.with_author().get(user=user, client_id=client_id), chat), False
     # robust: a failed push is logged; the message is stored and clients catch up by id.
     transaction.on_commit(partial(broadcast.message_posted, message), robust=True)
     return message, True
+
+
+def replayed(message: Message, chat: Chat) -> Message:
+    """The first message sent with a client id, when the same send arrives again."""
+    if message.chat_id != chat.pk:
+        raise ValidationError({"client_id": "This client id was already used for a message in another chat."})
+    return message
 
 
 @transaction.atomic

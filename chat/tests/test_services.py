@@ -120,9 +120,18 @@ class PostMessageTests(TestCase):
         )
         assert created
 
+    def test_client_id_of_another_chat_is_refused(self):
+        """Replaying a client id in another chat is an error, not the first chat's message."""
+        client_id = uuid.uuid4()
+        services.post_message(chat=self.chat, user=self.user, text="here", client_id=client_id)
+        room = make_room(self.user)
+        with pytest.raises(ValidationError, match="another chat"):
+            services.post_message(chat=room, user=self.user, text="there", client_id=client_id)
+        assert not Message.objects.filter(chat=room).exists()
+
     def test_invalid_text_saves_nothing(self):
         """Empty, blank, too long or non-string text is refused with a message, and nothing is saved."""
-        for text in ["", "   \n ", "x" * (MESSAGE_MAX_LENGTH + 1), None, 42]:
+        for text in ["", "   \n ", "x" * (MESSAGE_MAX_LENGTH + 1), "nul \x00 inside", None, 42]:
             with self.subTest(text=text), pytest.raises(ValidationError):
                 services.post_message(chat=self.chat, user=self.user, text=text)  # type: ignore[arg-type]
         assert not Message.objects.exists()
