@@ -161,7 +161,19 @@
   var hadFocus = null;
   var wasNearBottom = true;
 
+  // An edit or deletion replaces the message shown, unless the page already has a newer
+  // version of it (a catch-up can overtake a push).
+  var VERSION = /^\s*<article id="(message-\d+)"[^>]*data-event="(\d+)"/;
+
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    var text = event.detail.message;
+    var version = VERSION.exec(text);
+    var shown = version && document.getElementById(version[1]);
+    if (shown && number(shown, "data-event") >= parseInt(version[2], 10)) {
+      event.preventDefault();
+      noteEvents(text);
+      return;
+    }
     var active = document.activeElement;
     hadFocus = active && active.id && active.closest("#composer") ? active.id : null;
     var container = log();
@@ -177,7 +189,12 @@
       if (wasNearBottom) container.scrollTop = container.scrollHeight;
     }
     if (text.indexOf("<article") !== -1) messagesRead();
-    if (text.indexOf('id="chat-sync"') !== -1) {
+    if (text.indexOf('<div id="messages" role="log"') !== -1) {
+      // Too far behind: the list was replaced by the latest page, and pushes that overtook
+      // this answer went with the old list. Start counting from the answer.
+      lastEvent = syncedEvent();
+      seen = {};
+    } else if (text.indexOf('id="chat-sync"') !== -1) {
       // A catch-up: the page now has everything up to the server's count at that time.
       lastEvent = Math.max(lastEvent, syncedEvent());
       advance();
