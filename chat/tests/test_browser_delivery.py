@@ -174,3 +174,26 @@ def test_connected_page_fills_a_lost_push(deployment, open_general):
     converge(bob, expected)
     converge(alice, expected)
     assert bob.get_by_role("log", name="Messages").get_by_text("lost push").is_visible()
+
+
+def test_edits_and_deletions_reach_other_pages_live(deployment, open_general):
+    """An edit and a deletion by the author show on another member's open page without a reload."""
+    from playwright.sync_api import expect
+
+    alice, _ = open_general()
+    bob, _ = open_general()
+    send(alice, "teh typo")
+    [message_id] = deployment.stored_ids()
+    bob_log = bob.get_by_role("log", name="Messages")
+    assert bob.locator(f"#message-{message_id} .message-edit").is_hidden()
+    alice.locator(f"#message-{message_id}").get_by_role("link", name="Edit").click()
+    alice.get_by_label("Message", exact=True).fill("the typo, fixed")
+    alice.get_by_role("button", name="Save").click()
+    expect(bob_log.get_by_text("the typo, fixed")).to_be_visible()
+    expect(bob.locator(f"#message-{message_id}")).to_contain_text("(edited)")
+    expect(alice.locator("html")).to_have_attribute("data-chat-socket", "open")
+    alice.on("dialog", lambda dialog: dialog.accept())
+    alice.locator(f"#message-{message_id}").get_by_role("button", name="Delete").click()
+    expect(bob.locator(f"#message-{message_id}")).to_contain_text("This message was deleted.")
+    expect(alice.locator(f"#message-{message_id}")).to_contain_text("This message was deleted.")
+    expect(bob_log.get_by_text("the typo, fixed")).to_have_count(0)
