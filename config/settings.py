@@ -185,7 +185,7 @@ REST_FRAMEWORK = {
     ],
     # The counts live in the default cache: Redis when REDIS_URL is set, shared by every process.
     "DEFAULT_THROTTLE_RATES": {"messages": API_MESSAGE_RATE},
-    "EXCEPTION_HANDLER": "chat.api.exception_handler",
+    "EXCEPTION_HANDLER": "chat.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

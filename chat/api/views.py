@@ -10,44 +10,36 @@ caller may not see does not exist for them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import Http404, HttpRequest, JsonResponse
-from django.urls import Resolver404, resolve
-from django.views.decorators.csrf import csrf_exempt
+from django.http import Http404
 from drf_spectacular.renderers import (
     OpenApiJsonRenderer,
     OpenApiJsonRenderer2,
     OpenApiYamlRenderer,
     OpenApiYamlRenderer2,
 )
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework import generics, status
-from rest_framework import views as drf_views
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, NotFound, ValidationError
-from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import Serializer, as_serializer_error
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from chat import services
+from chat.api.errors import BODY, RETRY_AFTER, errors, validated
+from chat.api.pagination import MessagePages, Pages
 from chat.models import Chat, Membership, Message
 from chat.serializers import (
     VIEWER_ROLE,
     ChatSerializer,
-    ErrorSerializer,
     MemberSerializer,
     MessageCreateSerializer,
     MessageEditSerializer,
@@ -60,73 +52,6 @@ from chat.serializers import (
     UserSerializer,
 )
 
-# --- Errors -------------------------------------------------------------------------
-
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus Django's ValidationError from the services; every body is an object."""
-    if isinstance(exc, DjangoValidationError):
-        exc = ValidationError(detail=as_serializer_error(exc))
-    response = drf_views.exception_handler(exc, context)
-    if response is not None and isinstance(response.data, list):
-        response.data = {"non_field_errors": response.data}
-    return response
-
-
-@csrf_exempt
-def not_found(request: HttpRequest, path: str) -> JsonResponse:
-    """Any other path under /api/: a JSON 404, with a hint when only the trailing slash is missing."""
-    detail = "No such API endpoint."
-    if not request.path.endswith("/"):
-        try:
-            resolve(f"{request.path}/")
-        except Resolver404:
-            pass
-        else:
-            detail = f"No such API endpoint. Did you mean {request.path}/ (with the trailing slash)?"
-    return JsonResponse({"detail": detail}, status=404)
-
-
-FIELD_ERRORS = {
-    "type": "object",
-    "description": (
-        "What is wrong with the request: each field names its messages; `non_field_errors` holds "
-        "those about the request as a whole, and `detail` a body that could not be parsed."
-    ),
-    "properties": {
-        "detail": {"type": "string"},
-        "non_field_errors": {"type": "array", "items": {"type": "string"}},
-    },
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
-}
-ERRORS = {
-    400: OpenApiResponse(FIELD_ERRORS, "The request is not valid; nothing was changed."),
-    401: OpenApiResponse(ErrorSerializer, "No credentials, or wrong ones."),
-    403: OpenApiResponse(
-        ErrorSerializer,
-        "You may see the chat but not do this (for example, only its owner may), "
-        "or a session request lacks its CSRF token.",
-    ),
-    404: OpenApiResponse(ErrorSerializer, "No such object, or one in a chat you may not see."),
-    415: OpenApiResponse(ErrorSerializer, "The body is neither JSON nor a form."),
-    429: OpenApiResponse(ErrorSerializer, "Too many messages: wait the seconds that Retry-After says."),
-}
-# The errors of an operation that reads a body.
-BODY = (400, 415)
-RETRY_AFTER = OpenApiParameter(
-    "Retry-After",
-    OpenApiTypes.INT,
-    location=OpenApiParameter.HEADER,
-    response=[429],
-    description="Seconds to wait before posting again.",
-)
-
-
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """The error responses of an operation, besides 401 and 403, which any operation may answer."""
-    return {code: ERRORS[code] for code in sorted({401, 403, *codes})}
-
-
 # --- Helpers ------------------------------------------------------------------------
 
 
@@ -135,69 +60,8 @@ def signed_in(request: Request) -> User:
     return cast(User, request.user)
 
 
-def validated(serializer_class: type[Serializer[Any]], data: Any) -> dict[str, Any]:
-    """The validated data of a request body or query, or a 400 naming the fields."""
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def created_or_replayed(data: Any, created: bool) -> Response:
     return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
-
-class Pages(PageNumberPagination):
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-class MessagePages(CursorPagination):
-    """Newest first, by id: a cursor stays stable while new messages arrive.
-
-    With `?after=<id>` the page is instead the messages after that id, oldest first, and
-    `next` continues from the last of them while there are more: what a polling bot needs.
-    """
-
-    ordering = "-id"
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
-    after: int | None = None
-
-    def paginate_queryset(
-        self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: APIView | None = None
-    ) -> list[Any] | None:
-        self.after = validated(MessageQuerySerializer, request.query_params).get("after")
-        if self.after is None:
-            return super().paginate_queryset(queryset, request, view)
-        size = self.get_page_size(request) or self.page_size or 1
-        newer = cast(QuerySet[Message], queryset).filter(pk__gt=self.after).order_by("pk")
-        messages = list(newer[: size + 1])
-        self.base_url = remove_query_param(request.build_absolute_uri(), self.cursor_query_param)
-        self.page = messages[:size]
-        self.has_next = len(messages) > size
-        self.has_previous = False
-        return self.page
-
-    def decode_cursor(self, request: Request) -> Cursor | None:
-        cursor = super().decode_cursor(request)
-        # The position is compared with ids, so anything but a number is a cursor this API never made.
-        if cursor is not None and cursor.position is not None and not str(cursor.position).isdigit():
-            raise NotFound(self.invalid_cursor_message)
-        return cursor
-
-    def get_next_link(self) -> str | None:
-        if self.after is None:
-            return super().get_next_link()
-        if not (self.has_next and self.page and self.base_url):
-            return None
-        return replace_query_param(self.base_url, "after", self.page[-1].pk)
-
-    def get_previous_link(self) -> str | None:
-        if self.after is None:
-            return super().get_previous_link()
-        return None
 
 
 # --- Tokens -------------------------------------------------------------------------
