@@ -5,3 +5,9 @@ import pytest
 def fast_password_hashing(settings):
     """Tests create many accounts; the production hasher is slow on purpose."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def no_static_file_scan(settings):
+    """Pages in tests link static files but never fetch them: skip servestatic's scan per client."""
+    settings.SERVESTATIC_USE_FINDERS = False
