@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DETAIL = "chat/chat_detail.html"
-# The layer event that carries a fragment between processes.
+# The events that travel between processes: a fragment for a chat's sockets, and the
+# end of someone's membership of a chat.
 HTML_EVENT = "chat.html"
+REVOKE_EVENT = "chat.revoke"
 
 
 def chat_group(chat_id: int) -> str:
@@ -55,11 +57,16 @@ def render_message_version(message: Message) -> str:
 
 
 def message_posted(message: Message) -> None:
-    publish(message.chat_id, render_message(message))
+    publish({"type": HTML_EVENT, "chat_id": message.chat_id, "html": render_message(message)})
 
 
 def message_changed(message: Message) -> None:
-    publish(message.chat_id, render_message_version(message))
+    publish({"type": HTML_EVENT, "chat_id": message.chat_id, "html": render_message_version(message)})
+
+
+def member_left(chat_id: int, user_id: int) -> None:
+    """A member left or was removed: their open sockets on the chat are closed."""
+    publish({"type": REVOKE_EVENT, "chat_id": chat_id, "user_id": user_id})
 
 
 # Fan-out.
@@ -93,9 +100,20 @@ class Outbox:
     socket from slowing the others.
     """
 
-    def __init__(self, send: Send, on_overflow: Callable[[], None], limit: int | None = None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        on_overflow: Callable[[], None],
+        limit: int | None = None,
+        *,
+        user_id: int | None = None,
+        on_revoke: Callable[[], None] = lambda: None,
+    ) -> None:
         self.send = send
         self.on_overflow = on_overflow
+        # Whose socket this is, and what to do when they leave the chat or are removed.
+        self.user_id = user_id
+        self.on_revoke = on_revoke
         self.limit = limit if limit is not None else settings.CHAT_SEND_BUFFER_BYTES
         self.queue: deque[str] = deque()
         self.queued_bytes = 0
@@ -162,6 +180,18 @@ class Hub:
         for outbox in tuple(self.rooms.get(chat_id, ())):
             outbox.push(text)
 
+    def revoke(self, chat_id: int, user_id: int) -> None:
+        """The user left the chat or was removed: let go of their sockets on it."""
+        for outbox in tuple(self.rooms.get(chat_id, ())):
+            if outbox.user_id == user_id:
+                outbox.on_revoke()
+
+    def dispatch(self, event: dict[str, Any]) -> None:
+        if event.get("type") == HTML_EVENT:
+            self.deliver(event["chat_id"], event["html"])
+        elif event.get("type") == REVOKE_EVENT:
+            self.revoke(event["chat_id"], event["user_id"])
+
     async def subscription(self) -> str:
         """This process's one channel for fragments from other processes."""
         if self.channel is None:
@@ -172,9 +202,7 @@ class Hub:
 
     async def read(self, layer: BaseChannelLayer, channel: str) -> None:
         while True:
-            event = await layer.receive(channel)
-            if event.get("type") == HTML_EVENT:
-                self.deliver(event["chat_id"], event["html"])
+            self.dispatch(await layer.receive(channel))
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
@@ -194,17 +222,15 @@ def hub() -> Hub:
     return _hubs[loop]
 
 
-def publish(chat_id: int, html: str) -> None:
-    """Push a rendered fragment to every open socket of a chat, in every process.
+def publish(event: dict[str, Any]) -> None:
+    """Hand an event about a chat to every process's sockets on that chat.
 
     Called from synchronous code (after a commit), on any thread.
     """
     layer = shared_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(
-            chat_group(chat_id), {"type": HTML_EVENT, "chat_id": chat_id, "html": html}
-        )
+        async_to_sync(layer.group_send)(chat_group(event["chat_id"]), event)
         return
     for loop, local_hub in list(_hubs.items()):
         if not loop.is_closed():
-            loop.call_soon_threadsafe(local_hub.deliver, chat_id, html)
+            loop.call_soon_threadsafe(local_hub.dispatch, event)

@@ -42,7 +42,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
         self.chat = chat
-        self.outbox = broadcast.Outbox(self.base_send, on_overflow=self.fell_behind)
+        self.outbox = broadcast.Outbox(
+            self.base_send, on_overflow=self.fell_behind, user_id=self.user.pk, on_revoke=self.revoked
+        )
         self.hub = broadcast.hub()
         await self.hub.join(chat.pk, self.outbox)
 
@@ -58,6 +60,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if reply:
             self.outbox.push(reply)
+
+    def revoked(self) -> None:
+        asyncio.get_running_loop().create_task(self.close(code=CLOSE_NOT_ALLOWED))
 
     def fell_behind(self) -> None:
         logger.warning(

@@ -1,7 +1,7 @@
 """What a WebSocket frame from the chat page does: validate, act, and render the reply
 for the one socket that sent it (the chat hears about a new message from the push).
 
-Two kinds of frame arrive, both as htmx's JSON of a form's fields:
+Three kinds of frame arrive, each htmx's JSON of a form's fields:
 - the composer's `{"text", "client_id"}`: send a message;
 - the catch-up form's `{"action": "catch_up", "after", "since", "first"}`: what the page missed;
 - the read receipt `{"action": "read", "up_to"}`: the messages the reader has seen.
@@ -51,6 +51,8 @@ def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
     """The reply to one frame from the page."""
     try:
         frame = parse_frame(text_data)
+        # Checked on every frame, not only on connect: a member may have left or been removed.
+        services.get_membership(user=user, chat=chat)
         if frame.get("action") == "read":
             services.mark_read(user=user, chat=chat, up_to=cursor(frame.get("up_to")))
             return ""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
+from chat import broadcast
 from chat.models import Chat, Membership
 
 
@@ -66,6 +69,7 @@ def leave_chat(*, user: User, chat: Chat) -> None:
         raise PermissionDenied("A direct chat can't be left.")
     membership = get_membership(user=user, chat=chat)
     membership.delete()
+    transaction.on_commit(partial(broadcast.member_left, chat.pk, user.pk), robust=True)
     if membership.role == Membership.Role.OWNER:
         others = Membership.objects.filter(chat=chat).order_by("joined_at", "pk")
         if not others.filter(role=Membership.Role.OWNER).exists() and (heir := others.first()):
@@ -92,6 +96,7 @@ def remove_member(*, chat: Chat, by: User, user: User) -> None:
     deleted, _ = Membership.objects.filter(chat=chat, user=user).delete()
     if not deleted:
         raise Http404("No such member.")
+    transaction.on_commit(partial(broadcast.member_left, chat.pk, user.pk), robust=True)
 
 
 @transaction.atomic

@@ -125,6 +125,18 @@ class ConsumerTests(TransactionTestCase):
         await alice.disconnect()
         await bob.disconnect()
 
+    async def test_removed_member_is_let_go(self):
+        """A member removed by the owner has their open sockets on the chat closed with 4003,
+        while the others stay connected."""
+        await sync_to_async(services.add_member)(chat=self.chat, by=self.alice, user=self.bob)
+        alice = await open_socket(self.chat, self.alice)
+        bob = await open_socket(self.chat, self.bob)
+        await sync_to_async(services.remove_member)(chat=self.chat, by=self.alice, user=self.bob)
+        assert await bob.receive_output(timeout=3) == {"type": "websocket.close", "code": 4003}
+        await alice.send_to(text_data=json.dumps({"text": "after bob left"}))
+        assert any("after bob left" in frame for frame in await receive_frames(alice, 2))
+        await alice.disconnect()
+
     async def test_member_removed_while_connected_cannot_post(self):
         """Membership is checked on every send, not only on connect."""
         bob = await open_socket(self.chat, self.bob)
