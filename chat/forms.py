@@ -6,11 +6,18 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import User
 
 from chat.models import MESSAGE_MAX_LENGTH, Chat
 
 
-class MessageForm(forms.Form):
+class Form(forms.Form):
+    def all_errors(self) -> list[str]:
+        """Every error of the form as one flat list of messages."""
+        return [str(error) for errors in self.errors.values() for error in errors]
+
+
+class MessageForm(Form):
     text = forms.CharField(
         label="Message",
         max_length=MESSAGE_MAX_LENGTH,
@@ -24,10 +31,6 @@ class MessageForm(forms.Form):
     def fresh(cls) -> MessageForm:
         """An empty composer with a new client id."""
         return cls(initial={"client_id": uuid.uuid4()})
-
-    def all_errors(self) -> list[str]:
-        """Every error of the form as one flat list, for the composer's error region."""
-        return [str(error) for errors in self.errors.values() for error in errors]
 
     @classmethod
     def from_frame(cls, frame: dict[str, Any]) -> MessageForm:
@@ -49,3 +52,16 @@ class RoomForm(forms.Form):
         widget=forms.RadioSelect,
         help_text="Anyone can find and join a public room; a private one only by invitation.",
     )
+
+
+class PersonForm(Form):
+    """Someone to add to a room or to write to directly, by username."""
+
+    username = forms.CharField(max_length=150, label="Username")
+
+    def clean_username(self) -> User:
+        username = self.cleaned_data["username"].strip()
+        try:
+            return User.objects.get(username=username, is_active=True)
+        except User.DoesNotExist:
+            raise forms.ValidationError(f"Nobody is called {username}.") from None

@@ -187,7 +187,7 @@ def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
     first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
     chat_messages = Message.objects.filter(chat=chat)
     return {
-        "messages": messages,
+        "page_messages": messages,
         "older_before": first if first and chat_messages.filter(pk__lt=first).exists() else None,
         "newer_after": last if last and chat_messages.filter(pk__gt=last).exists() else None,
     }

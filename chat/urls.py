@@ -10,7 +10,10 @@ urlpatterns = [
     path("chats/new/", views.chat_create, name="new"),
     path("chats/<int:chat_id>/", views.chat_detail, name="detail"),
     path("chats/<int:chat_id>/messages/", views.chat_messages, name="messages"),
+    path("chats/direct/", views.direct_chat, name="direct"),
     path("chats/<int:chat_id>/join/", views.chat_join, name="join"),
+    path("chats/<int:chat_id>/leave/", views.chat_leave, name="leave"),
+    path("chats/<int:chat_id>/members/", views.chat_add_member, name="add_member"),
     path("chats/<int:chat_id>/messages/<int:message_id>/edit/", views.message_edit, name="message_edit"),
     path(
         "chats/<int:chat_id>/messages/<int:message_id>/delete/", views.message_delete, name="message_delete"

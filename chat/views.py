@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from chat import services
-from chat.forms import MessageForm, RoomForm
+from chat.forms import MessageForm, PersonForm, RoomForm
 from chat.models import Chat, Membership, Message, page_context
 
 DETAIL = "chat/chat_detail.html"
@@ -151,6 +152,44 @@ def send_message(request: AuthedRequest, chat: Chat) -> HttpResponse:
 def chat_join(request: AuthedRequest, chat_id: int) -> HttpResponse:
     chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
     services.join_chat(user=request.user, chat=chat)
+    return redirect(chat)
+
+
+@login_required
+@require_POST
+def chat_leave(request: AuthedRequest, chat_id: int) -> HttpResponse:
+    chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
+    services.leave_chat(user=request.user, chat=chat)
+    messages.success(request, f"You left {chat.name}.")
+    return redirect("chat:list")
+
+
+@login_required
+@require_POST
+def chat_add_member(request: AuthedRequest, chat_id: int) -> HttpResponse:
+    chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
+    form = PersonForm(request.POST)
+    if form.is_valid():
+        person = form.cleaned_data["username"]
+        services.add_member(chat=chat, by=request.user, user=person)
+        messages.success(request, f"{person.username} is now a member of {chat.name}.")
+    else:
+        messages.error(request, " ".join(form.all_errors()))
+    return redirect(chat)
+
+
+@login_required
+@require_POST
+def direct_chat(request: AuthedRequest) -> HttpResponse:
+    form = PersonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.all_errors()))
+        return redirect("chat:list")
+    try:
+        chat, _ = services.open_direct_chat(user=request.user, other=form.cleaned_data["username"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("chat:list")
     return redirect(chat)
 
 

@@ -3,6 +3,7 @@ import uuid
 from django.test import TestCase
 from django.urls import reverse
 
+from chat import services
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
 from chat.tests.factories import PASSWORD, general, make_messages, make_room, make_user, unread_count
 
@@ -106,7 +107,7 @@ class ChatPageTests(TestCase):
         """The page shows the latest 50 messages, a link to older ones, and the composer."""
         messages = make_messages(self.chat, make_user(), 60)
         response = self.client.get(self.chat.get_absolute_url())
-        shown = [m.pk for m in response.context["messages"]]
+        shown = [m.pk for m in response.context["page_messages"]]
         assert shown == [m.pk for m in messages[-50:]]
         assert f"?before={messages[10].pk}" in response.text
         assert 'role="log" aria-label="Messages"' in response.text
@@ -156,14 +157,14 @@ class ChatPageTests(TestCase):
         assert "Load older messages" not in fragment.text
         page = self.client.get(url)
         assert "<html" in page.text
-        assert [m.pk for m in page.context["messages"]] == [m.pk for m in messages[:10]]
+        assert [m.pk for m in page.context["page_messages"]] == [m.pk for m in messages[:10]]
         assert f"?after={messages[9].pk}" in page.text
 
     def test_after_cursor(self):
         """?after= gives the messages after an id, oldest first."""
         messages = make_messages(self.chat, make_user(), 5)
         response = self.client.get(f"/chats/{self.chat.pk}/messages/?after={messages[2].pk}", headers=HTMX)
-        assert [m.pk for m in response.context["messages"]] == [messages[3].pk, messages[4].pk]
+        assert [m.pk for m in response.context["page_messages"]] == [messages[3].pk, messages[4].pk]
 
     def test_bad_cursor(self):
         """A cursor that is not an id is a 400."""
@@ -262,3 +263,44 @@ class EditAndDeleteViewTests(TestCase):
         assert self.message.is_deleted
         assert "This message was deleted." in self.client.get(self.chat.get_absolute_url()).text
         assert self.client.post(self.delete_url).status_code == 404
+
+
+class RoomMembershipViewTests(TestCase):
+    def setUp(self):
+        self.owner, self.friend = make_user("olga"), make_user("fred")
+        self.room = make_room(self.owner, name="Plans", visibility=Chat.Visibility.PRIVATE)
+
+    def test_owner_adds_a_member_by_username(self):
+        """The owner adds someone to a private room from its page; an unknown name is an error."""
+        self.client.force_login(self.owner)
+        page = self.client.post(f"/chats/{self.room.pk}/members/", {"username": "fred"}, follow=True)
+        assert "fred is now a member of Plans." in page.text
+        assert Membership.objects.filter(chat=self.room, user=self.friend).exists()
+        page = self.client.post(f"/chats/{self.room.pk}/members/", {"username": "nobody"}, follow=True)
+        assert "Nobody is called nobody." in page.text
+
+    def test_only_the_owner_adds(self):
+        """A member who is not the owner gets 403 and nobody is added."""
+        services.add_member(chat=self.room, by=self.owner, user=self.friend)
+        self.client.force_login(self.friend)
+        outsider = make_user("otto")
+        assert self.client.post(f"/chats/{self.room.pk}/members/", {"username": "otto"}).status_code == 403
+        assert not Membership.objects.filter(chat=self.room, user=outsider).exists()
+
+    def test_leave(self):
+        """Leaving is a POST that takes the room off my list."""
+        services.add_member(chat=self.room, by=self.owner, user=self.friend)
+        self.client.force_login(self.friend)
+        page = self.client.post(f"/chats/{self.room.pk}/leave/", follow=True)
+        assert "You left Plans." in page.text
+        assert self.client.get(self.room.get_absolute_url()).status_code == 404
+
+    def test_direct_chat_from_the_list(self):
+        """Writing to someone by name opens (once) the direct chat of the two."""
+        self.client.force_login(self.owner)
+        first = self.client.post("/chats/direct/", {"username": "fred"})
+        again = self.client.post("/chats/direct/", {"username": "fred"})
+        chat = Chat.objects.get(kind=Chat.Kind.DIRECT)
+        assert first["Location"] == again["Location"] == chat.get_absolute_url()
+        assert "Nobody is called" in self.client.post("/chats/direct/", {"username": "x"}, follow=True).text
+        assert "someone else" in self.client.post("/chats/direct/", {"username": "olga"}, follow=True).text
