@@ -7,7 +7,7 @@ PORT ?= 8000
 THEME := theme/static_src
 CSS := theme/static/css/dist/styles.css
 
-.PHONY: run test lint css css-check clean
+.PHONY: run test lint css css-check clean bench
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(BIN)/.installed-dev
 
 test: lint css-check
 	$(BIN)/pytest
+
+# The fan-out benchmark (bench/README.md): starts its own servers, prints one table.
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--duration 20 --json bench.json".
+bench: $(BIN)/.installed-dev
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Rebuild the committed CSS after changing templates (needs Node and npm).
 css:
