@@ -24,7 +24,10 @@ def member_chat(user: User | AnonymousUser, chat_id: int) -> Chat | None:
     """The chat, if the user is a member of it."""
     if not user.is_authenticated:
         return None
-    return Chat.objects.filter(pk=chat_id, memberships__user=user).first()
+    try:
+        return Chat.objects.get(pk=chat_id, memberships__user=user)
+    except Chat.DoesNotExist:
+        return None
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

@@ -51,12 +51,13 @@ def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
     """The reply to one frame from the page."""
     try:
         frame = parse_frame(text_data)
-        # Checked on every frame, not only on connect: a member may have left or been removed.
-        services.get_membership(user=user, chat=chat)
+        # Membership is checked on every frame, not only on connect: a member may have left
+        # or been removed (post_message checks it; mark_read changes only a member's row).
         if frame.get("action") == "read":
             services.mark_read(user=user, chat=chat, up_to=cursor(frame.get("up_to")))
             return ""
         if frame.get("action") == "catch_up":
+            services.get_membership(user=user, chat=chat)
             return catch_up(
                 chat=chat, after=frame.get("after"), since=frame.get("since"), first=frame.get("first")
             )
