@@ -45,7 +45,7 @@ css:
 # The committed CSS must be what the templates build to; skipped where there is no npm.
 css-check:
 	@if command -v npm >/dev/null 2>&1; then \
-		$(MAKE) css && git diff --exit-code -- $(CSS) \
+		$(MAKE) css && git diff --quiet -- $(CSS) \
 		|| { echo "$(CSS) is stale: run 'make css' and commit it."; exit 1; }; \
 	else \
 		echo "css-check skipped: npm is not installed"; \
