@@ -115,8 +115,8 @@ class Cluster:
         self.env = Processes.env(
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
             REDIS_URL=f"redis://127.0.0.1:{redis.port}/0",
-            DEBUG="false",
-            SECRET_KEY=uuid.uuid4().hex * 2,
+            # DEBUG serves static files without collectstatic; these tests are about sockets.
+            DEBUG="true",
             ALLOWED_HOSTS="127.0.0.1",
             CHAT_LOG_LEVEL="WARNING",
         )
