@@ -560,15 +560,24 @@ async def fanout(load: Load, plan: dict[str, Any], arguments: argparse.Namespace
     return {"connect": connected, "members": len(room.sockets), "steady": steady, "burst": burst}
 
 
-async def rooms(load: Load, plan: dict[str, Any], arguments: argparse.Namespace) -> dict[str, Any]:
-    """Many small rooms at a fixed total rate of messages (open loop)."""
+async def connect_rooms(
+    load: Load, plan: dict[str, Any], arguments: argparse.Namespace
+) -> tuple[list[int], int, dict[str, Any]]:
+    """Open every member socket of the small rooms, then let the server settle."""
     chat_ids = plan["rooms"][: arguments.rooms]
     members = min(arguments.members, plan["room_members"])
     connected = await load.connect_all(member_plan(chat_ids, members), concurrency=arguments.concurrency)
+    if not connected["failed"]:
+        await asyncio.sleep(arguments.settle)
+        gc.freeze()
+    return chat_ids, members, connected
+
+
+async def rooms(load: Load, plan: dict[str, Any], arguments: argparse.Namespace) -> dict[str, Any]:
+    """Many small rooms at a fixed total rate of messages (open loop)."""
+    chat_ids, members, connected = await connect_rooms(load, plan, arguments)
     if connected["failed"]:
         return {"connect": connected, "error": "some sockets did not connect"}
-    await asyncio.sleep(arguments.settle)
-    gc.freeze()
     targets = [load.rooms[chat_id] for chat_id in chat_ids]
     total = int(arguments.rate * arguments.duration)
     cpu_before, own_before = server_cpu_seconds(load.pids), own_cpu_seconds()
@@ -602,13 +611,9 @@ async def rooms(load: Load, plan: dict[str, Any], arguments: argparse.Namespace)
 
 async def capacity(load: Load, plan: dict[str, Any], arguments: argparse.Namespace) -> dict[str, Any]:
     """Many small rooms, `window` messages in flight in each (closed loop): the most delivered per second."""
-    chat_ids = plan["rooms"][: arguments.rooms]
-    members = min(arguments.members, plan["room_members"])
-    connected = await load.connect_all(member_plan(chat_ids, members), concurrency=arguments.concurrency)
+    chat_ids, members, connected = await connect_rooms(load, plan, arguments)
     if connected["failed"]:
         return {"connect": connected, "error": "some sockets did not connect"}
-    await asyncio.sleep(arguments.settle)
-    gc.freeze()
     warmup_end = time.perf_counter() + arguments.warmup_s
     deadline = warmup_end + arguments.duration
     window: dict[str, float] = {}

@@ -24,6 +24,10 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+# Variables of the test process that must not leak into a server: each server is
+# configured only by what its fixture says (the benchmark keeps the same list).
+from bench.run import SERVER_VARIABLES
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
@@ -50,18 +54,6 @@ import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 """
-# Variables of the test process that must not leak into a server: each server is
-# configured only by what its fixture says.
-SERVER_VARIABLES = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "DEBUG",
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "DJANGO_SETTINGS_MODULE",
-    "DJANGO_ALLOW_ASYNC_UNSAFE",
-)
 
 
 def missing(reason: str) -> NoReturn:
