@@ -6,23 +6,41 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 THEME := theme/static_src
 CSS := theme/static/css/dist/styles.css
+# What `make test` checks before pytest; CI's second pass sets it empty (see .ci/run).
+CHECKS ?= lint css-check
+# A pytest marker expression for `make test`, e.g. MARKERS="not browser"; empty runs every test.
+MARKERS ?=
+# More options for pytest, e.g. PYTEST_ARGS="-x -k socket".
+PYTEST_ARGS ?=
+# The tests that run inside the pytest process: no browser, no server processes.
+IN_PROCESS := not browser and not delivery and not process
 
-.PHONY: run test lint css css-check clean bench
+.PHONY: run serve test test-fast lint css css-check clean bench lock
+
+# The settings default to production (DEBUG off, a SECRET_KEY required). The development
+# targets run with DEBUG on unless it is set; their prerequisites inherit it.
+run test test-fast lint bench: export DEBUG ?= true
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12 or newer is needed (see .python-version)")'
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --require-hashes -r requirements.txt
 	touch $@
 
+# The development lock holds the runtime's and the uvicorn extra's packages at the same versions.
 $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
-	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.txt
 	touch $@
 
 run: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The production layout on this machine: nginx in front of gunicorn (pages) and daphne
+# (sockets), configured by the environment as deploy/serve.py describes.
+serve: $(BIN)/.installed
+	$(BIN)/python deploy/serve.py
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff format --check .
@@ -30,13 +48,27 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/mypy .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: lint css-check
-	$(BIN)/pytest
+test: $(CHECKS) $(BIN)/.installed-dev
+	$(BIN)/pytest $(if $(MARKERS),-m "$(MARKERS)") $(PYTEST_ARGS)
+
+# The in-process tests alone, without lint: seconds, for the edit-test loop.
+test-fast: $(BIN)/.installed-dev
+	$(BIN)/pytest -m "$(IN_PROCESS)" $(PYTEST_ARGS)
 
 # The fan-out benchmark (bench/README.md): starts its own servers, prints one table.
 # BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--duration 20 --json bench.json".
 bench: $(BIN)/.installed-dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Recompile the locks from the *.in files after changing a pin (needs PyPI).
+# requirements.txt comes first: the other two are constrained to its versions.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+# LOCK_ARGS passes options, e.g. make lock LOCK_ARGS="--upgrade-package gunicorn".
+lock: $(BIN)/.installed-dev
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements.txt requirements.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements-uvicorn.txt requirements-uvicorn.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements-dev.txt requirements-dev.in
 
 # Rebuild the committed CSS after changing templates (needs Node and npm).
 css:

@@ -11,3 +11,11 @@ def fast_password_hashing(settings):
 def no_static_file_scan(settings):
     """Pages in tests link static files but never fetch them: skip servestatic's scan per client."""
     settings.SERVESTATIC_USE_FINDERS = False
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit counts live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()

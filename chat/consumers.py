@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 
 from chat import broadcast, frames
+from chat.limits import parse_rate
 from chat.models import Chat
 
 logger = logging.getLogger(__name__)
 
 # Closing with a code in 4000-4999 after accepting tells the page not to retry.
 CLOSE_NOT_ALLOWED = 4003
+# The socket kept sending faster than FRAME_RATE after being told to slow down.
+CLOSE_FLOODING = 4008
+# The user already has SOCKETS_PER_USER sockets open on this process.
+CLOSE_TOO_MANY_SOCKETS = 4029
 # The socket fell too far behind; the page reconnects and catches up by message id.
 CLOSE_RECONNECT = 4500
+# Windows in a row over FRAME_RATE before a socket is let go.
+FLOOD_STRIKES = 3
 
 
 def member_chat(user: User | AnonymousUser, chat_id: int) -> Chat | None:
@@ -30,13 +40,47 @@ def member_chat(user: User | AnonymousUser, chat_id: int) -> Chat | None:
         return None
 
 
+class FrameRate:
+    """How fast one socket sends frames, in fixed windows of FRAME_RATE's period; kept in the
+    socket itself, since a flood is refused before it costs a thread hop or a cache trip."""
+
+    def __init__(self) -> None:
+        self.allowed, self.period = parse_rate(settings.CHAT_RATES["frame"])
+        self.window = 0
+        self.count = 0
+        self.strikes = 0
+
+    def take(self) -> bool:
+        """Count a frame: False if it is over the rate."""
+        window = int(time.monotonic() // self.period)
+        if window != self.window:
+            self.strikes = self.strikes + 1 if self.count > self.allowed else 0
+            self.window, self.count = window, 0
+        self.count += 1
+        return self.count <= self.allowed
+
+    @property
+    def flooding(self) -> bool:
+        return self.strikes >= FLOOD_STRIKES
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     # Pushes arrive through broadcast's per-process hub, not through a channel per socket.
     channel_layer_alias = "no channel per socket"
     chat: Chat | None = None
+    outbox: broadcast.Outbox | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # However the socket ends (a close, an error, a cancelled task at shutdown), it
+        # leaves the hub: a socket kept there would cost every later push in its chat.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.leave_hub()
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
+        self.rate = FrameRate()
         chat = await database_sync_to_async(member_chat)(
             self.user, self.scope["url_route"]["kwargs"]["chat_id"]
         )
@@ -44,24 +88,41 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if chat is None:
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
+        self.hub = broadcast.hub()
+        if self.hub.sockets_of(self.user.pk) >= settings.SOCKETS_PER_USER:
+            logger.warning("User %s has too many sockets open: refusing one more", self.user.pk)
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
         self.chat = chat
         self.outbox = broadcast.Outbox(
             self.base_send, on_overflow=self.fell_behind, user_id=self.user.pk, on_revoke=self.revoked
         )
-        self.hub = broadcast.hub()
         await self.hub.join(chat.pk, self.outbox)
 
     async def disconnect(self, code: int) -> None:
-        if self.chat is not None:
-            await self.hub.leave(self.chat.pk, self.outbox)
+        await self.leave_hub()
+
+    async def leave_hub(self) -> None:
+        if self.chat is not None and self.outbox is not None:
+            outbox, self.outbox = self.outbox, None
+            await self.hub.leave(self.chat.pk, outbox)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.chat is None:
+        if self.chat is None or self.outbox is None:
+            return
+        if not self.rate.take():
+            if self.rate.flooding:
+                logger.warning(
+                    "User %s kept flooding chat %s: closing the socket", self.user.pk, self.chat.pk
+                )
+                await self.close(code=CLOSE_FLOODING)
+            elif self.rate.count == self.rate.allowed + 1:
+                self.outbox.push(frames.too_fast())
             return
         reply = await database_sync_to_async(frames.handle)(
             user=self.user, chat=self.chat, text_data=text_data
         )
-        if reply:
+        if reply and self.outbox is not None:
             self.outbox.push(reply)
 
     def revoked(self) -> None:

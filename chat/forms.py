@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 
-from chat.models import MESSAGE_MAX_LENGTH, Chat
+from chat.models import MESSAGE_MAX_LENGTH, ROOM_NAME_MAX_LENGTH, VISIBILITY_ERROR, Chat
 
 
 class Form(forms.Form):
@@ -18,11 +18,13 @@ class Form(forms.Form):
 
 
 class MessageForm(Form):
+    # Types only: what a message may hold is the service's rule (services.validate_text),
+    # so that the page, the socket and the API answer the same words.
     text = forms.CharField(
         label="Message",
-        max_length=MESSAGE_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 1}),
-        error_messages={"required": "Write a message first."},
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 1, "maxlength": MESSAGE_MAX_LENGTH}),
     )
     # Chosen by the page, so that a retried send makes one message.
     client_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
@@ -45,11 +47,13 @@ class MessageForm(Form):
 
 
 class RoomForm(forms.Form):
-    name = forms.CharField(max_length=100)
+    # Types only, as for messages: services.create_room checks the name and the visibility.
+    name = forms.CharField(required=False, widget=forms.TextInput(attrs={"maxlength": ROOM_NAME_MAX_LENGTH}))
     visibility = forms.ChoiceField(
         choices=Chat.Visibility.choices,
         initial=Chat.Visibility.PUBLIC,
         widget=forms.RadioSelect,
+        error_messages={"invalid_choice": VISIBILITY_ERROR, "required": VISIBILITY_ERROR},
         help_text="Anyone can find and join a public room; a private one only by invitation.",
     )
 

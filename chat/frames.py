@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError
@@ -34,21 +35,30 @@ def render_errors(*errors: str) -> str:
     return render_to_string(f"{DETAIL}#composer_errors", {"errors": errors})
 
 
+def too_fast() -> str:
+    return render_errors("You are sending too fast. Wait a moment, then send again.")
+
+
 def parse_frame(text_data: str | None) -> dict[str, Any]:
     """The JSON object of a frame, or ValidationError saying what is wrong with it."""
     if text_data is None:
         raise ValidationError("Send text frames: binary frames are not understood.")
+    if len(text_data.encode(errors="surrogatepass")) > settings.FRAME_MAX_BYTES:
+        raise ValidationError(f"The frame is too large: at most {settings.FRAME_MAX_BYTES} bytes.")
     try:
         frame = json.loads(text_data)
     except ValueError:
         raise ValidationError("The frame is not valid JSON.") from None
+    except RecursionError:
+        raise ValidationError("The frame is nested too deeply.") from None
     if not isinstance(frame, dict):
         raise ValidationError("The frame must be a JSON object of the form's fields.")
     return frame
 
 
 def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
-    """The reply to one frame from the page."""
+    """The reply to one frame from the page: whatever the frame holds, an answer to the one
+    socket that sent it, never an error that ends the socket."""
     try:
         frame = parse_frame(text_data)
         # Membership is checked on every frame, not only on connect: a member may have left
@@ -71,6 +81,11 @@ def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
         # sender keeps the text and may send it again (the client id makes that safe).
         logger.exception("Saving a frame from user %s in chat %s failed", user.pk, chat.pk)
         return render_errors("Your message could not be saved. Please send it again.")
+    except Exception:
+        # A frame the checks above did not foresee: logged for a fix, and the socket
+        # (and every other socket of this process) goes on.
+        logger.exception("A frame from user %s in chat %s could not be handled", user.pk, chat.pk)
+        return render_errors("That could not be done. Reload the page if it happens again.")
 
 
 def send_message(*, user: User, chat: Chat, frame: dict[str, Any]) -> str:
@@ -86,11 +101,16 @@ def send_message(*, user: User, chat: Chat, frame: dict[str, Any]) -> str:
     )
 
 
+# Ids and event numbers are 64-bit in the database.
+CURSOR_MAX = 2**63 - 1
+
+
 def cursor(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    """A message id or event number from a frame: a whole number, or ASCII digits."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= CURSOR_MAX:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     raise ValidationError("Catching up and read receipts need message ids and event numbers.")
 
 

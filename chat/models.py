@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
 MESSAGE_MAX_LENGTH = 4000
+ROOM_NAME_MAX_LENGTH = 100
+VISIBILITY_ERROR = "Choose public or private."
 PAGE_SIZE = 50
 
 
@@ -44,7 +46,7 @@ class Chat(models.Model):
         PUBLIC = "public"
         PRIVATE = "private"
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=ROOM_NAME_MAX_LENGTH)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ROOM)
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     # Every new account becomes a member of the rooms marked here (General, from the migrations).

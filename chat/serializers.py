@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
+from chat.models import MESSAGE_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership, Message
 
 # `Chat.viewer_role` is annotated onto listed chats so that a page costs one query.
 VIEWER_ROLE = "viewer_role"
@@ -51,8 +51,13 @@ class UserQuerySerializer(serializers.Serializer[Any]):
 
 
 class RoomCreateSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=100)
-    visibility = serializers.ChoiceField(choices=Chat.Visibility.choices, default=Chat.Visibility.PUBLIC)
+    # Types only: services.create_room checks the name (and the visibility), for every door.
+    name = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    visibility = serializers.ChoiceField(
+        choices=Chat.Visibility.choices,
+        default=Chat.Visibility.PUBLIC,
+        error_messages={"invalid_choice": VISIBILITY_ERROR},
+    )
 
 
 class UserChoiceSerializer(serializers.Serializer[Any]):
@@ -80,7 +85,10 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
 
 
 class MessageCreateSerializer(serializers.Serializer[Any]):
-    text = serializers.CharField(max_length=MESSAGE_MAX_LENGTH)
+    # Types only: services.validate_text says what a message may hold, for every door.
+    text = serializers.CharField(
+        allow_blank=True, trim_whitespace=False, help_text=f"At most {MESSAGE_MAX_LENGTH} characters."
+    )
     client_id = serializers.UUIDField(
         required=False,
         allow_null=True,
@@ -100,7 +108,9 @@ class MessageQuerySerializer(serializers.Serializer[Any]):
 
 
 class MessageEditSerializer(serializers.Serializer[Any]):
-    text = serializers.CharField(max_length=MESSAGE_MAX_LENGTH)
+    text = serializers.CharField(
+        allow_blank=True, trim_whitespace=False, help_text=f"At most {MESSAGE_MAX_LENGTH} characters."
+    )
 
 
 class TokenSerializer(serializers.Serializer[Any]):

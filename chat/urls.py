@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import export, views
 
 app_name = "chat"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("chats/new/", views.chat_create, name="new"),
     path("chats/<int:chat_id>/", views.chat_detail, name="detail"),
     path("chats/<int:chat_id>/messages/", views.chat_messages, name="messages"),
+    path("chats/<int:chat_id>/export/", export.export_chat, name="export"),
     path("chats/direct/", views.direct_chat, name="direct"),
     path("chats/<int:chat_id>/join/", views.chat_join, name="join"),
     path("chats/<int:chat_id>/leave/", views.chat_leave, name="leave"),

@@ -7,14 +7,16 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from chat import services
+from chat.account_views import client_address, too_many
 from chat.forms import MessageForm, PersonForm, RoomForm
+from chat.limits import RateLimited
 from chat.models import Chat, Membership, Message, page_context
 
 DETAIL = "chat/chat_detail.html"
@@ -35,13 +37,20 @@ def home(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("chat:list")
-    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = services.create_account(
-            username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("chat:list")
+    form: UserCreationForm[User] = UserCreationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        # Every attempt counts, before the form is checked and the password hashed.
+        try:
+            services.check_signup_attempt(address=client_address(request))
+        except RateLimited as error:
+            form.add_error(None, str(error))
+            return too_many(render(request, "registration/signup.html", {"form": form}), error)
+        if form.is_valid():
+            user = services.create_account(
+                username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+            )
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("chat:list")
     return render(request, "registration/signup.html", {"form": form})
 
 
@@ -66,6 +75,8 @@ def chat_create(request: AuthedRequest) -> HttpResponse:
             chat = services.create_room(user=request.user, **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
+        except RateLimited as error:
+            form.add_error(None, str(error))
         else:
             return redirect(chat)
     return render(request, "chat/chat_form.html", {"form": form})
@@ -138,6 +149,8 @@ def send_message(request: AuthedRequest, chat: Chat) -> HttpResponse:
             )
         except ValidationError as error:
             form.add_error(None, error)
+        except RateLimited as error:
+            form.add_error(None, str(error))
     if form.is_valid():
         if request.htmx:
             return render(request, f"{DETAIL}#composer", {"chat": chat, "form": MessageForm.fresh()})
@@ -204,14 +217,15 @@ def get_chat_message(request: AuthedRequest, chat_id: int, message_id: int) -> M
 @require_http_methods(["GET", "POST"])
 def message_edit(request: AuthedRequest, chat_id: int, message_id: int) -> HttpResponse:
     message = get_chat_message(request, chat_id, message_id)
-    if message.user_id != request.user.pk:
-        raise PermissionDenied("Only the author can edit a message.")
+    services.check_can_edit(message=message, user=request.user)
     form = MessageForm(request.POST or None, initial={"text": message.text})
     if request.method == "POST" and form.is_valid():
         try:
             services.edit_message(message=message, user=request.user, text=form.cleaned_data["text"])
         except ValidationError as error:
             form.add_error(None, error)
+        except RateLimited as error:
+            form.add_error(None, str(error))
         else:
             return redirect(f"{message.chat.get_absolute_url()}#message-{message.pk}")
     return render(request, "chat/message_form.html", {"chat": message.chat, "message": message, "form": form})

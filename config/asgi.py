@@ -13,7 +13,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat.routing import RefusingOriginValidator, websocket_urlpatterns  # noqa: E402
+from chat.routing import SameOriginOnly, websocket_urlpatterns  # noqa: E402
 
 # What start-up made lives as long as the process: keep it out of the collector's way,
 # and collect less often. Collections of a large heap were what delayed the last
@@ -24,6 +24,6 @@ gc.set_threshold(50_000, 50, 1000)
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": RefusingOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginOnly(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,10 +1,12 @@
 """Settings for the chat, driven by environment variables (see the README)."""
 
+import importlib.util
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from servestatic.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -24,10 +26,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()] or default
 
 
-DEBUG = env_bool("DEBUG", True)
+# Production unless told otherwise: `make run` and `make test` set DEBUG=true.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ImproperlyConfigured("Set SECRET_KEY: production (DEBUG off) refuses the development key.")
+# The same bar as `check --deploy` (security.W009): a short or repetitive key can be guessed.
+if not DEBUG and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for production (DEBUG off): use 50 or more random characters, "
+        'e.g. python -c "import secrets; print(secrets.token_urlsafe(50))".'
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -48,15 +59,21 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "tailwind",
+    # django-tailwind is a development tool (`manage.py tailwind …`); pages link the built
+    # CSS, which "theme" holds, with a plain {% static %} tag.
+    *(["tailwind"] if importlib.util.find_spec("tailwind") else []),
     "theme",
     "chat",
 ]
 
 MIDDLEWARE = [
+    "chat.access_log.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # ASGI-native static files: compressed, with far-future caching of hashed names.
     "servestatic.middleware.ServeStaticMiddleware",
+    # After the static files: only pages get a policy (and a nonce), not every asset.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "config.middleware.permissions_policy",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -78,6 +95,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {{ csp_nonce }}: the per-request nonce of SECURE_CSP.
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -86,15 +105,29 @@ TEMPLATES = [
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = None
 
+# Under an ASGI server every request's synchronous code runs in a thread of its own, and
+# Django's connections are per thread: a connection kept after its request (CONN_MAX_AGE
+# above 0) lingers until the garbage collector finds it, and sixteen clients exhausted
+# PostgreSQL's hundred connections within seconds. So each request and each socket frame
+# closes its connection, and on PostgreSQL closing hands it back to psycopg's pool.
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        # Connections are kept between requests and frames; a dropped one (a restarted
-        # database, a terminated backend) is noticed by the health check and replaced.
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", 60)),
-        conn_health_checks=True,
+        conn_max_age=0,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    from psycopg_pool import ConnectionPool
+
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DB_POOL_MIN", 2)),
+        # The most connections one process holds; processes x this stays under max_connections.
+        "max_size": int(os.environ.get("DB_POOL_SIZE", 10)),
+        # A request that finds the pool exhausted waits this long, then fails (rather than hanging).
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", 10)),
+        # A connection the database dropped (restart, terminated backend) is replaced.
+        "check": ConnectionPool.check_connection,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers go on while one writer commits; the timeout waits out a busy writer.
     DATABASES["default"]["OPTIONS"] = {
@@ -165,12 +198,63 @@ SERVESTATIC_KEEP_ONLY_HASHED_FILES = True
 
 TAILWIND_APP_NAME = "theme"
 
+# Security headers and HTTPS. HTTPS=true says the site is served over HTTPS (by daphne
+# itself or by a proxy in front that sets X-Forwarded-Proto): plain HTTP is redirected,
+# browsers are told to use HTTPS only for a year (HSTS), and cookies go over HTTPS only.
+# SECURE_COOKIES, the older name, still turns on secure cookies alone.
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # The proxy in front must set (not pass on) this header; daphne alone never sees it.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Preloading commits the domain and all its subdomains to HTTPS in browsers' own lists,
+# which only the domain's owner can decide: left off, and the check that asks for it too.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = HTTPS or env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Sent by config.middleware.permissions_policy: the chat needs none of these.
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+# Scripts and the chat page's style block run only from this site or with the page's
+# nonce: no inline handlers, no eval (htmx is configured without it, see base.html).
+# 'self' covers the page's own ws:// and wss:// origin in current browsers.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 
-# Posting through the API; scripts and tests lower it with API_MESSAGE_RATE (e.g. "5/minute").
-API_MESSAGE_RATE = os.environ.get("API_MESSAGE_RATE", "120/minute")
+# How often one person (or one address) may do each action, over every door together
+# (chat/limits.py). "<count>/<second|minute|hour|day>"; raise them for benchmarks.
+CHAT_RATES = {
+    # MESSAGE_RATE's old name, API_MESSAGE_RATE, is still read.
+    "message": os.environ.get("MESSAGE_RATE") or os.environ.get("API_MESSAGE_RATE") or "120/minute",
+    "edit": os.environ.get("EDIT_RATE", "60/minute"),
+    "room": os.environ.get("ROOM_RATE", "20/hour"),
+    # Per account and per address: password hashing costs ~0.7 s of CPU per attempt.
+    "login": os.environ.get("LOGIN_RATE", "10/minute"),
+    "login_address": os.environ.get("LOGIN_ADDRESS_RATE", "30/minute"),
+    "signup_address": os.environ.get("SIGNUP_RATE", "10/hour"),
+    # Socket frames of any kind, per socket: a client that keeps flooding is let go.
+    "frame": os.environ.get("FRAME_RATE", "20/second"),
+}
+# How many sockets one user may hold open at once, on one process.
+SOCKETS_PER_USER = int(os.environ.get("SOCKETS_PER_USER", 30))
+# The largest WebSocket frame a socket takes (daphne's own limit is larger); a message is
+# at most 4,000 characters, i.e. at most 16 KB of UTF-8, plus htmx's headers.
+FRAME_MAX_BYTES = int(os.environ.get("FRAME_MAX_BYTES", 32 * 1024))
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -180,11 +264,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "chat.api.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
     ],
-    # The counts live in the default cache: Redis when REDIS_URL is set, shared by every process.
-    "DEFAULT_THROTTLE_RATES": {"messages": API_MESSAGE_RATE},
     "EXCEPTION_HANDLER": "chat.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -212,12 +294,26 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # LOG_FORMAT=json: one JSON object per line, for log collectors (chat/access_log.py).
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "chat.access_log.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("LOG_FORMAT", "").lower() == "json" else "text",
+        }
+    },
     "loggers": {
         "chat": {
             "handlers": ["console"],
             "level": os.environ.get("CHAT_LOG_LEVEL", "INFO"),
             "propagate": False,
-        }
+        },
+        # One line per request and per socket session; ACCESS_LOG_LEVEL=WARNING silences it.
+        "chat.access": {
+            "level": os.environ.get("ACCESS_LOG_LEVEL") or os.environ.get("CHAT_LOG_LEVEL", "INFO")
+        },
     },
 }

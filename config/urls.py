@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from chat import health
+
 urlpatterns = [
+    # Unauthenticated and cheap: for load balancers and supervisors (chat/health.py).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", include("chat.urls")),
     path("accounts/", include("chat.account_urls")),
     path("api/", include("chat.api.urls")),

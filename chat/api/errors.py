@@ -11,10 +11,11 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import views as drf_views
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer, as_serializer_error
 
+from chat.limits import RateLimited
 from chat.serializers import ErrorSerializer
 
 
@@ -22,6 +23,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF's handler, plus Django's ValidationError from the services; every body is an object."""
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(detail=as_serializer_error(exc))
+    elif isinstance(exc, RateLimited):
+        throttled = Throttled(wait=exc.retry_after)
+        # The service's own words, which the page and the socket show too.
+        throttled.detail = ErrorDetail(str(exc), code="throttled")
+        exc = throttled
     response = drf_views.exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         response.data = {"non_field_errors": response.data}
@@ -64,7 +70,7 @@ ERRORS = {
     ),
     404: OpenApiResponse(ErrorSerializer, "No such object, or one in a chat you may not see."),
     415: OpenApiResponse(ErrorSerializer, "The body is neither JSON nor a form."),
-    429: OpenApiResponse(ErrorSerializer, "Too many messages: wait the seconds that Retry-After says."),
+    429: OpenApiResponse(ErrorSerializer, "Too many attempts: wait the seconds that Retry-After says."),
 }
 # The errors of an operation that reads a body.
 BODY = (400, 415)
@@ -73,7 +79,7 @@ RETRY_AFTER = OpenApiParameter(
     OpenApiTypes.INT,
     location=OpenApiParameter.HEADER,
     response=[429],
-    description="Seconds to wait before posting again.",
+    description="Seconds to wait before trying again.",
 )
 
 

@@ -30,10 +30,10 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from chat import services
+from chat.account_views import client_address
 from chat.api.errors import BODY, RETRY_AFTER, errors, validated
 from chat.api.pagination import MessagePages, Pages
 from chat.models import Chat, Membership, Message
@@ -78,14 +78,21 @@ class TokenView(APIView):
         summary="Obtain your API token",
         description=(
             "Send `username` and `password`; the answer's token goes in `Authorization: Token <key>`. "
-            "The same token is returned until it is revoked."
+            "The same token is returned until it is revoked. Attempts are rated per account and per "
+            "address, together with the login page's; past the rate the answer is 429, without "
+            "checking the password."
         ),
         request=AuthTokenSerializer,
-        responses={200: TokenSerializer, **errors(*BODY)},
+        parameters=[RETRY_AFTER],
+        responses={200: TokenSerializer, **errors(*BODY, 429)},
         auth=[],
     )
     def post(self, request: Request) -> Response:
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        # The fields' types first (a 400), then the attempt is counted, before any password is hashed.
+        credentials = serializer.to_internal_value(request.data)
+        # Past the rate: RateLimited, a 429 in the login page's words (chat.api.errors).
+        services.check_login_attempt(username=credentials["username"], address=client_address(request))
         serializer.is_valid(raise_exception=True)
         return Response({"token": services.issue_token(user=serializer.validated_data["user"]).key})
 
@@ -106,7 +113,12 @@ class TokenView(APIView):
 
 @extend_schema(
     summary="List users",
-    description="Every active account, by id: whom to add to a room or write to directly.",
+    description=(
+        "You and the active accounts you share a chat with, by id. With `username`, the active "
+        "account of exactly that name, whether or not you share a chat: how to find someone to "
+        "add to a room or to write to directly. Nobody else is listed, so that the list does "
+        "not reveal who has an account."
+    ),
     parameters=[UserQuerySerializer],
     responses={200: UserSerializer(many=True), **errors(400, 404)},
 )
@@ -115,11 +127,14 @@ class UserList(generics.ListAPIView[User]):
     pagination_class = Pages
 
     def get_queryset(self) -> QuerySet[User]:
-        users = User.objects.filter(is_active=True).order_by("pk")
+        users = User.objects.filter(is_active=True)
         username = validated(UserQuerySerializer, self.request.query_params).get("username")
         if username is not None:
-            users = users.filter(username=username)
-        return users
+            return users.filter(username=username).order_by("pk")
+        user = signed_in(self.request)
+        my_chats = Membership.objects.filter(user=user).values("chat")
+        companions = Membership.objects.filter(chat__in=my_chats).values("user")
+        return (users.filter(pk__in=companions) | users.filter(pk=user.pk)).order_by("pk")
 
 
 class Me(APIView):
@@ -265,11 +280,6 @@ class DirectChat(generics.GenericAPIView[Chat]):
 class ChatMessages(generics.GenericAPIView[Message]):
     serializer_class = MessageSerializer
     pagination_class = MessagePages
-    throttle_scope = "messages"
-
-    def get_throttles(self) -> list[BaseThrottle]:
-        # Only posting is rated; reading and polling are not.
-        return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
         summary="Read a chat's messages",
@@ -290,7 +300,8 @@ class ChatMessages(generics.GenericAPIView[Message]):
         summary="Post a message",
         tags=["messages"],
         description=(
-            "The message reaches every open browser in the chat. Posting is rated per user; "
+            "The message reaches every open browser in the chat. Posting is rated per user, over "
+            "the page, the socket and the API together; "
             "a replay of a `client_id` you used before returns the first message with 200."
         ),
         request=MessageCreateSerializer,

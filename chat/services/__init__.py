@@ -6,7 +6,17 @@ keyword-only arguments and raise Django's own exceptions (Http404, PermissionDen
 ValidationError); each door maps them its own way.
 """
 
-from chat.services.accounts import create_account, issue_token, revoke_token
+from chat.services.accounts import (
+    change_password,
+    check_login_attempt,
+    check_signup_attempt,
+    close_sockets,
+    create_account,
+    deactivate_user,
+    issue_token,
+    revoke_token,
+    sign_out_everywhere,
+)
 from chat.services.membership import (
     add_member,
     create_room,
@@ -19,6 +29,7 @@ from chat.services.membership import (
     remove_member,
 )
 from chat.services.messages import (
+    check_can_edit,
     delete_message,
     edit_message,
     get_visible_message,
@@ -29,8 +40,14 @@ from chat.services.messages import (
 
 __all__ = [
     "add_member",
+    "change_password",
+    "check_can_edit",
+    "check_login_attempt",
+    "check_signup_attempt",
+    "close_sockets",
     "create_account",
     "create_room",
+    "deactivate_user",
     "delete_message",
     "edit_message",
     "get_membership",
@@ -45,5 +62,6 @@ __all__ = [
     "post_message",
     "remove_member",
     "revoke_token",
+    "sign_out_everywhere",
     "validate_text",
 ]

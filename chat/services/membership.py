@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
-from chat import broadcast
-from chat.models import Chat, Membership
+from chat import broadcast, limits
+from chat.models import ROOM_NAME_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership
 
 
 def get_visible_chat(*, user: User | AnonymousUser, chat_id: int) -> Chat:
@@ -44,10 +44,11 @@ def create_room(*, user: User, name: str, visibility: str) -> Chat:
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Give the room a name."})
-    if len(name) > Chat._meta.get_field("name").max_length:  # type: ignore[operator]
-        raise ValidationError({"name": "A room name has at most 100 characters."})
+    if len(name) > ROOM_NAME_MAX_LENGTH:
+        raise ValidationError({"name": f"A room name has at most {ROOM_NAME_MAX_LENGTH} characters."})
     if visibility not in Chat.Visibility.values:
-        raise ValidationError({"visibility": "Choose public or private."})
+        raise ValidationError({"visibility": VISIBILITY_ERROR})
+    limits.hit("room", user.pk, message="You are creating rooms too fast.")
     chat = Chat.objects.create(name=name, kind=Chat.Kind.ROOM, visibility=visibility, created_by=user)
     Membership.objects.create(user=user, chat=chat, role=Membership.Role.OWNER)
     return chat

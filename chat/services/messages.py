@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from functools import partial
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
-from chat import broadcast
+from chat import broadcast, limits
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
 from chat.services.membership import get_membership
 
@@ -21,10 +22,17 @@ def validate_text(text: object) -> str:
     if not isinstance(text, str):
         raise ValidationError({"text": "The message must be text."})
     text = text.strip()
-    if not text:
+    # Control and format characters (a BOM, zero-width spaces) and separators alone are
+    # not a message: nothing would show.
+    if not any(unicodedata.category(char)[0] not in "CZ" for char in text):
         raise ValidationError({"text": "Write a message first."})
     if "\x00" in text:
         raise ValidationError({"text": "A message can't contain NUL characters."})
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (e.g. "\ud800" in JSON) is not text any database can store.
+        raise ValidationError({"text": "The message contains characters that are not valid text."}) from None
     if len(text) > MESSAGE_MAX_LENGTH:
         raise ValidationError(
             {"text": f"A message can have at most {MESSAGE_MAX_LENGTH} characters (it has {len(text)})."}
@@ -72,6 +80,7 @@ def post_message(*, chat: Chat, user: User, text: str, client_id: UUID | None = 
     """
     get_membership(user=user, chat=chat)
     text = validate_text(text)
+    limits.hit("message", user.pk, message="You are sending messages too fast.")
     try:
         # A savepoint: a repeated client_id (a retry, or the same send racing itself) fails
         # the unique constraint, undoes the numbers taken, and the first message is returned.
@@ -94,15 +103,31 @@ def replayed(message: Message, chat: Chat) -> Message:
     return message
 
 
-@transaction.atomic
-def edit_message(*, message: Message, user: User, text: str) -> Message:
-    """Change the text of one's own message and push the new version."""
+def check_can_edit(*, message: Message, user: User) -> None:
+    """Only the author edits a message, while a member of its chat, and not once it is deleted."""
     if message.user_id != user.pk:
         raise PermissionDenied("Only the author can edit a message.")
     if message.is_deleted:
         raise ValidationError("A deleted message can't be edited.")
     get_membership(user=user, chat=message.chat)
+
+
+def check_can_delete(*, message: Message, user: User) -> None:
+    """The author (while a member) or the room's owner deletes a message; so does staff
+    with the permission to (the admin)."""
+    if user.has_perm("chat.delete_message"):
+        return
+    membership = get_membership(user=user, chat=message.chat)
+    if message.user_id != user.pk and membership.role != Membership.Role.OWNER:
+        raise PermissionDenied("Only the author or the room's owner can delete a message.")
+
+
+@transaction.atomic
+def edit_message(*, message: Message, user: User, text: str) -> Message:
+    """Change the text of one's own message and push the new version."""
+    check_can_edit(message=message, user=user)
     message.text = validate_text(text)
+    limits.hit("edit", user.pk, message="You are editing too fast.")
     message.edited_at = timezone.now()
     _, message.event = advance(message.chat_id, new_message=False)
     message.save(update_fields=["text", "edited_at", "event"])
@@ -112,11 +137,8 @@ def edit_message(*, message: Message, user: User, text: str) -> Message:
 
 @transaction.atomic
 def delete_message(*, message: Message, user: User) -> None:
-    """Delete a message (its author, or the room's owner), leaving a tombstone that is pushed."""
-    if message.user_id != user.pk:
-        membership = get_membership(user=user, chat=message.chat)
-        if membership.role != Membership.Role.OWNER:
-            raise PermissionDenied("Only the author or the room's owner can delete a message.")
+    """Delete a message, leaving a tombstone that is pushed."""
+    check_can_delete(message=message, user=user)
     if message.is_deleted:
         return
     message.text = ""

@@ -11,6 +11,7 @@ import html
 import http.cookiejar
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -30,10 +31,14 @@ from websockets.typing import Origin
 
 from chat.tests.conftest import PASSWORD, Processes, missing, unique_username
 
+pytestmark = pytest.mark.process
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Cases per operation and phase: enough to find what it finds here in about a minute.
 MAX_EXAMPLES = 25
 CHECKS = "not_a_server_error,response_schema_conformance,object_level_authorization"
+# schemathesis's random choices; CHAT_FUZZ_SEED replays a run (every failure names its seed).
+FUZZ_SEED = int(os.environ.get("CHAT_FUZZ_SEED", random.SystemRandom().randrange(2**32)))
 
 # schemathesis's object-level authorization check takes every object the first user can
 # read and the second can read too for a leak. Chats are shared on purpose, though: public
@@ -208,6 +213,8 @@ def test_schemathesis(fuzz_server: str, tmp_path: Path) -> None:
         "auth_token_revoke",
         "--generation-database",
         "none",
+        "--seed",
+        str(FUZZ_SEED),
         "--no-color",
         "--report",
         "json",
@@ -224,7 +231,8 @@ def test_schemathesis(fuzz_server: str, tmp_path: Path) -> None:
     run = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280, check=False
     )
-    assert report.exists(), run.stdout + run.stderr
+    replay = f"(replay with CHAT_FUZZ_SEED={FUZZ_SEED})"
+    assert report.exists(), f"{replay}\n{run.stdout}{run.stderr}"
     summary = json.loads(report.read_text())
     failures = sum(failure["count"] for failure in summary["failures"])
     print(
@@ -232,9 +240,9 @@ def test_schemathesis(fuzz_server: str, tmp_path: Path) -> None:
         f"{summary['test_cases']['generated']} test cases generated, {failures} failures, "
         f"{len(summary['errors'])} errors (seed {summary['seed']})"
     )
-    assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
-    assert summary["operations"]["tested"] == summary["operations"]["selected"] == 17
-    assert failures == 0
+    assert run.returncode == 0, f"{replay}\n{run.stdout[-8000:]}{run.stderr[-2000:]}"
+    assert summary["operations"]["tested"] == summary["operations"]["selected"] == 17, replay
+    assert failures == 0, replay
     # The run kept to its premise: the peer still shares no chat with the fuzzed user.
     status, chats = call(fuzz_server, "GET", "/api/chats/", token=bob.token)
-    assert (status, chats["count"]) == (200, 0)
+    assert (status, chats["count"]) == (200, 0), replay

@@ -8,24 +8,19 @@ duplicated or sent to the wrong room, never a time.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from chat.tests.conftest import PROJECT_ROOT, missing
+
+pytestmark = pytest.mark.process
+
 RUN_TIMEOUT = 180
-
-
-def missing(reason: str) -> NoReturn:
-    """Skip for a missing piece, except under CI=true, where a missing piece is a failure."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 def reachable(port: int) -> bool:

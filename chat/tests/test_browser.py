@@ -8,7 +8,9 @@ so tests find their messages by text that no other test sends.
 from __future__ import annotations
 
 import re
+import struct
 import uuid
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +35,45 @@ SOCKET_OUTCOME = """
   setTimeout(() => resolve({ opened, code: null }), 10000);
 })
 """
+
+
+def png_pixels(data: bytes) -> tuple[int, int, set[bytes]]:
+    """The width, height and distinct colours of an 8-bit, non-interlaced RGB or RGBA PNG."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    chunks: dict[bytes, bytes] = {}
+    position = 8
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        chunks[kind] = chunks.get(kind, b"") + data[position + 8 : position + 8 + length]
+        position += 12 + length
+    width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert (depth, colour_type, interlace) in {(8, 2, 0), (8, 6, 0)}, (depth, colour_type, interlace)
+    channels = 3 if colour_type == 2 else 4
+    raw = zlib.decompress(chunks[b"IDAT"])
+    stride = width * channels
+    assert len(raw) == height * (stride + 1), "the image data is truncated"
+    colours: set[bytes] = set()
+    previous = bytearray(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for x in range(stride):
+            left = line[x - channels] if x >= channels else 0
+            up, up_left = previous[x], previous[x - channels] if x >= channels else 0
+            if kind == 1:
+                line[x] = (line[x] + left) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + up) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                estimate = left + up - up_left
+                distances = (abs(estimate - left), abs(estimate - up), abs(estimate - up_left))
+                nearest = (left, up, up_left)[distances.index(min(distances))]
+                line[x] = (line[x] + nearest) & 0xFF
+        colours.update(bytes(line[x : x + channels]) for x in range(0, stride, channels))
+        previous = line
+    return width, height, colours
 
 
 def token() -> str:
@@ -138,8 +179,15 @@ def test_message_reaches_other_member_live(sign_up: SignUp, tmp_path: Path) -> N
         alice_id = messages_with(page, first).get_attribute("data-author-id")
         bob_id = messages_with(page, reply).get_attribute("data-author-id")
         assert alice_id and bob_id and alice_id != bob_id
+    # The screenshot shows the conversation: the messages and the composer are on screen.
+    for text in (first, reply, "I'll tell the others."):
+        expect(messages_with(alice, text)).to_be_in_viewport()
+    expect(composer(alice)).to_be_in_viewport()
     alice.screenshot(path=tmp_path / "chat.png")
-    assert (tmp_path / "chat.png").stat().st_size > 0
+    width, height, colours = png_pixels((tmp_path / "chat.png").read_bytes())
+    assert (width, height) == (1000, 700)
+    # Text is anti-aliased: a page showing a conversation has many shades; a blank one, one.
+    assert len(colours) >= 16, f"{len(colours)} colours: is the page blank?"
 
 
 def test_member_without_javascript_posts_by_form(sign_up: SignUp) -> None:

@@ -167,6 +167,9 @@ def test_connected_page_fills_a_lost_push(deployment, open_general):
     bob, _ = open_general()
     send(alice, "first")
     deployment.save_elsewhere(alice_name, "lost push")
+    # Its push is lost indeed: a second later (a push takes milliseconds here), Bob's page
+    # still shows only the first message.
+    bob.wait_for_timeout(1000)
     assert len(shown_ids(bob)) == 1
     send(alice, "third")
     expected = deployment.stored_ids()

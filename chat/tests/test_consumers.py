@@ -12,7 +12,8 @@ from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
 from chat.tests.factories import make_messages, make_room, make_user, unread_count
 from config.asgi import application
 
-ORIGIN = b"http://127.0.0.1:8000"
+HOST = b"127.0.0.1:8000"
+ORIGIN = b"http://" + HOST
 
 
 def session_cookie(user: User) -> bytes:
@@ -22,7 +23,7 @@ def session_cookie(user: User) -> bytes:
 
 
 async def open_socket(chat: Chat, user: User | None = None, origin: bytes = ORIGIN) -> WebsocketCommunicator:
-    headers = [(b"origin", origin)]
+    headers = [(b"origin", origin), (b"host", HOST)]
     if user is not None:
         headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
     socket = WebsocketCommunicator(application, f"/ws/chats/{chat.pk}/", headers=headers)

@@ -67,6 +67,12 @@ print(json.dumps({"chat": general.pk, "people": people}))
 """
 
 
+@pytest.fixture(autouse=True)
+def replay_hint() -> None:
+    """Printed at setup, so that a failing test's captured output says how to replay it."""
+    print(f"seed {SEED}: CHAT_FAULT_SEED={SEED} replays this run's random choices")
+
+
 def psycopg_connect(dbname: str = "postgres") -> Any:
     import psycopg
 
@@ -148,10 +154,10 @@ class Cluster:
             process.wait(timeout=10)
             self.processes[index] = None
 
-    def pid(self, index: int) -> int:
+    def process(self, index: int) -> subprocess.Popen[bytes]:
         process = self.processes[index]
         assert process is not None
-        return process.pid
+        return process
 
     def stored(self) -> dict[int, int]:
         """Every message of the chat in the database: id -> event of its latest version."""
@@ -178,9 +184,11 @@ class Cluster:
 def cluster(tmp_path: Any) -> Iterator[Cluster]:
     if shutil.which("redis-server") is None:
         missing("redis-server is not installed (apt-get install -y redis-server)")
+    import psycopg
+
     try:
         admin = psycopg_connect()
-    except Exception as error:
+    except psycopg.OperationalError as error:
         missing(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({error})")
     database = f"chat_delivery_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{database}"')
@@ -344,7 +352,10 @@ async def converged(clients: list[PageClient], cluster: Cluster, *, within: floa
                 extra_ids = sorted(set(client.shown) - set(stored))
                 print(f"{client.name}: {len(client.shown)} shown, missing {missing_ids[:9]}")
                 print(f"{client.name}: extra {extra_ids[:9]}")
-            pytest.fail(f"clients did not converge to the database's {len(stored)} messages in {within} s")
+            pytest.fail(
+                f"clients did not converge to the database's {len(stored)} messages "
+                f"in {within} s (seed {SEED})"
+            )
         await asyncio.sleep(0.2)
 
 
@@ -390,7 +401,7 @@ def post_api(cluster: Cluster, server: int, name: str, text: str) -> dict[str, A
 async def wait_for(condition: Any, *, within: float = 10, what: str = "") -> None:
     deadline = time.monotonic() + within
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what} (seed {SEED})"
         await asyncio.sleep(0.05)
 
 
@@ -465,7 +476,7 @@ def report(fault: str, burst: Burst, clients: list[PageClient], cluster: Cluster
         f"stored {len(stored)}, shown by every client {shown} of {len(cluster.stored())} in the database, "
         f"converged {seconds:.2f} s after the burst"
     )
-    assert acked <= stored, f"acknowledged but not stored: {sorted(acked - stored)[:5]}"
+    assert acked <= stored, f"acknowledged but not stored: {sorted(acked - stored)[:5]} (seed {SEED})"
 
 
 @pytest.mark.parametrize("trial", range(TRIALS))
@@ -587,7 +598,7 @@ def test_a_reader_that_stops_reading(cluster):
         await writer.connect()
         await reader.connect()
         staller = stalled_socket(cluster, a, "staller")
-        rss_before = rss_kib(cluster.pid(a))
+        rss_before = rss_kib(cluster.process(a).pid)
         text = "x" * 3900
         count = 1500
         for i in range(count):
@@ -595,7 +606,7 @@ def test_a_reader_that_stops_reading(cluster):
             if i % 50 == 49:
                 await wait_for(lambda sent=i: len(writer.acked) >= sent - 10, within=30, what="acks")
         await wait_for(lambda: len(reader.shown) == count, within=60, what="the reader's messages")
-        rss_growth = rss_kib(cluster.pid(a)) - rss_before
+        rss_growth = rss_kib(cluster.process(a).pid) - rss_before
         # About 6 MB went to the staller's socket: the kernel holds a few, the server at most
         # its buffer; the rest was never queued, since the socket was let go.
         print(f"\n[stalled reader] {count} messages of 4 KB, server RSS grew {rss_growth} KiB")
@@ -629,7 +640,7 @@ def test_database_connection_dropped(cluster):
     without a restart; a send that failed said so and is safe to send again."""
     a = cluster.start()
     cluster.add_people("pat")
-    pid = cluster.pid(a)
+    daphne = cluster.process(a)
 
     async def scenario() -> None:
         pat = PageClient(cluster, "pat", a)
@@ -653,10 +664,14 @@ def test_database_connection_dropped(cluster):
         assert set(client_ids) <= cluster.stored_client_ids()
         print(f"\n[database connection dropped] 5 sent, {len(pat.errors)} asked to send again, 5 stored")
         await converged([pat], cluster)
+        # The one socket stayed open through the fault: the process that accepted it saved
+        # the messages after it.
+        assert pat.close_codes == []
         await pat.close()
 
     asyncio.run(scenario())
-    assert cluster.pid(a) == pid
+    assert daphne.poll() is None, f"daphne exited with {daphne.returncode}"
+    assert cluster.process(a) is daphne
 
 
 def test_idle_sockets_survive_on_redis(cluster):

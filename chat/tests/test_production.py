@@ -18,9 +18,14 @@ from typing import TYPE_CHECKING
 
 import brotli
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 if TYPE_CHECKING:
     from chat.tests.conftest import Processes
+
+pytestmark = pytest.mark.process
 
 # A year: hashed file names never change content, so browsers may keep them that long.
 LONG_MAX_AGE = 365 * 24 * 60 * 60
@@ -143,12 +148,10 @@ def test_serves_htmx_and_the_page_scripts(production: Production) -> None:
 
 def test_refuses_an_anonymous_socket(production: Production) -> None:
     """The production process serves WebSockets too: an anonymous one is closed with 4003."""
-    client = pytest.importorskip("websockets.sync.client")
-    exceptions = pytest.importorskip("websockets.exceptions")
     socket_url = production.url.replace("http://", "ws://") + "/ws/chats/1/"
     with (
-        client.connect(socket_url, origin=production.url, open_timeout=10) as connection,
-        pytest.raises(exceptions.ConnectionClosed) as closed,
+        connect(socket_url, origin=Origin(production.url), open_timeout=10) as connection,
+        pytest.raises(ConnectionClosed) as closed,
     ):
         connection.recv(timeout=10)
     assert closed.value.rcvd is not None

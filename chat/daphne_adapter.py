@@ -1,0 +1,97 @@
+"""The one place that reaches into daphne, and through it into autobahn and Twisted.
+
+Fan-out writes one frame to many sockets. Through daphne's ASGI `send` that costs a task
+switch and a framing per recipient, and daphne never makes a send wait, so a client that
+stops reading would grow the server's buffer without bound. With the socket's autobahn
+protocol in hand, public APIs do better:
+
+- `factory.prepareMessage` frames a payload once and `sendPreparedMessage` writes it to
+  each socket (autobahn's documented way to broadcast);
+- `registerProducer` (Twisted's producer/consumer flow control) tells when a socket's
+  transport buffer is full and when it has drained.
+
+Finding the protocol behind `send` is the one private step: daphne's `send` is
+`functools.partial(server.handle_reply, protocol)`, behind Channels' session wrapper. If a
+daphne upgrade changes that, `find_protocol` logs an error once and fan-out falls back to
+ASGI sends, still bounded (chat.broadcast.Outbox); chat/tests/test_daphne_adapter.py
+fails loudly under the pinned daphne.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# The autobahn methods the fast path uses; all public.
+REQUIRED = ("sendPreparedMessage", "registerProducer", "unregisterProducer", "sendCloseFrame")
+_warned = False
+
+
+def under_daphne() -> bool:
+    """Whether this process is a running daphne server."""
+    if "daphne.server" not in sys.modules or "twisted.internet.reactor" not in sys.modules:
+        return False
+    return bool(getattr(sys.modules["twisted.internet.reactor"], "running", False))
+
+
+def find_protocol(send: Callable[..., Any]) -> Any:
+    """daphne's WebSocket protocol behind a socket's ASGI send, or None under another server."""
+    while (wrapper := getattr(send, "__self__", None)) is not None and hasattr(wrapper, "real_send"):
+        send = wrapper.real_send
+    protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
+    if protocol is not None and all(hasattr(protocol, name) for name in REQUIRED):
+        return protocol
+    if under_daphne():
+        warn_once(f"daphne's protocol was not found behind the socket's send ({send!r})")
+    return None
+
+
+def warn_once(problem: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        logger.error(
+            "Fan-out falls back to ASGI sends: %s. Check chat/daphne_adapter.py against this daphne.", problem
+        )
+
+
+def prepare(protocol: Any, text: str) -> Any:
+    """A text message framed once, to send on every socket of the same server."""
+    return protocol.factory.prepareMessage(text.encode(), isBinary=False)
+
+
+def is_open(protocol: Any) -> bool:
+    return bool(protocol.state == protocol.STATE_OPEN)
+
+
+class FlowControl:
+    """A Twisted push producer for one socket: Twisted pauses it when the socket's
+    transport buffer is full and resumes it when the buffer has drained."""
+
+    def __init__(self, on_pause: Callable[[], None], on_resume: Callable[[], None]) -> None:
+        self.pauseProducing = on_pause
+        self.resumeProducing = on_resume
+
+    def stopProducing(self) -> None:
+        """The connection is going away; the consumer's disconnect cleans up."""
+
+
+def watch(protocol: Any, on_pause: Callable[[], None], on_resume: Callable[[], None]) -> bool:
+    """Follow the socket's flow control; False (logged once) if Twisted refuses."""
+    try:
+        protocol.registerProducer(FlowControl(on_pause, on_resume), True)
+    except RuntimeError as error:
+        warn_once(f"the socket's transport refused a producer ({error})")
+        return False
+    return True
+
+
+def close_for_restart(protocol: Any) -> None:
+    """Close with 1012 (service restart), which browsers' htmx retries. autobahn's
+    sendClose allows only 1000 and 3000-4999; daphne itself closes with 1011 this way."""
+    protocol.sendCloseFrame(code=1012, isReply=False)

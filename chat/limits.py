@@ -1,0 +1,55 @@
+"""Rate limits: how often one person (or one address) may do an action, over every door.
+
+The counts live in the default cache, which is Redis when REDIS_URL is set, so every
+process and every door (page, socket, API) shares them. Each rate is a setting read from
+the environment (see config/settings.py), so that a benchmark or a large room can raise it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class RateLimited(PermissionDenied):
+    """Too many attempts: `retry_after` says how many seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """ "120/minute" as (120, 60)."""
+    count, _, period = rate.partition("/")
+    return int(count), PERIODS[period.strip().rstrip("s")]
+
+
+def hit(action: str, who: object, *, message: str | None = None) -> None:
+    """Count one attempt at `action` by `who` (a user id or an address); RateLimited past its rate.
+
+    A fixed window per rate period: cheap (one cache round trip) and shared by every
+    process through the cache.
+    """
+    allowed, period = parse_rate(settings.CHAT_RATES[action])
+    now = int(time.time())
+    window = now // period
+    key = f"rate:{action}:{who}:{window}"
+    # add() is a no-op when the key exists, so concurrent first hits don't reset the count.
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        # The key expired between add() and incr(): this is the first hit of a new window.
+        cache.set(key, 1, timeout=period + 1)
+        count = 1
+    if count > allowed:
+        retry_after = max(1, (window + 1) * period - now)
+        raise RateLimited(
+            message or f"Too many attempts. Try again in {retry_after} seconds.", retry_after=retry_after
+        )

@@ -1,0 +1,419 @@
+"""The browser's protections and the production defaults.
+
+Pages carry a Content Security Policy that allows scripts and styles only from the site or
+with the response's nonce, and no eval; the chat, the API docs and the admin work under it
+in Chromium without a single violation. A production process (DEBUG off) refuses a weak
+secret key, and with the documented variables `check --deploy` has nothing to say.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import TestCase
+from django.urls import reverse
+
+from chat.models import Chat
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+    from chat.tests.conftest import Processes
+
+PASSWORD = "correct-horse-battery-staple-42"
+# What `check --deploy` is run with: the variables the README documents for production.
+DEPLOYMENT = {
+    "DEBUG": "false",
+    "HTTPS": "true",
+    "ALLOWED_HOSTS": "chat.example.com",
+}
+
+
+def directives(header: str) -> dict[str, list[str]]:
+    """A Content-Security-Policy header as {directive: [sources]}."""
+    policy: dict[str, list[str]] = {}
+    for part in header.split(";"):
+        name, *sources = part.split()
+        policy[name] = sources
+    return policy
+
+
+def nonces(html: str, tag: str) -> list[str | None]:
+    """The nonce of every <script> or <style> element of a page (None where it has none)."""
+    found = []
+    for attributes in re.findall(rf"<{tag}\b([^>]*)>", html):
+        match = re.search(r'\bnonce="([^"]+)"', attributes)
+        found.append(match.group(1) if match else None)
+    return found
+
+
+class HeadersTests(TestCase):
+    """Every page says what the browser may load and do."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.user = get_user_model().objects.create_user("alice", password=PASSWORD)
+        cls.general = Chat.objects.get(name="General")
+
+    def test_page_has_a_strict_content_security_policy(self) -> None:
+        """Scripts and styles come from the site or carry the nonce; nothing is evaluated,
+        framed, posted elsewhere or loaded as a plugin."""
+        response = self.client.get(reverse("login"))
+        policy = directives(response.headers["Content-Security-Policy"])
+        nonce = re.fullmatch(r"'nonce-([\w-]+)'", policy["script-src"][1])
+        assert nonce, policy["script-src"]
+        assert policy["default-src"] == ["'self'"]
+        assert policy["script-src"] == ["'self'", f"'nonce-{nonce.group(1)}'"]
+        assert policy["style-src"] == ["'self'", f"'nonce-{nonce.group(1)}'"]
+        assert policy["connect-src"] == ["'self'"]
+        assert policy["object-src"] == ["'none'"]
+        assert policy["base-uri"] == ["'self'"]
+        assert policy["frame-ancestors"] == ["'none'"]
+        assert policy["form-action"] == ["'self'"]
+        assert "unsafe" not in response.headers["Content-Security-Policy"]
+
+    def test_page_has_the_other_security_headers(self) -> None:
+        """Not framed, no referrer to other sites, no camera or microphone, its own window."""
+        response = self.client.get(reverse("login"))
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        permissions = response.headers["Permissions-Policy"]
+        for feature in ("camera", "microphone", "geolocation"):
+            assert f"{feature}=()" in permissions
+
+    def test_every_script_and_style_of_the_chat_page_has_the_nonce(self) -> None:
+        """The chat page's scripts and its per-user style block carry this response's nonce,
+        and htmx is told not to evaluate code or add styles of its own."""
+        self.client.force_login(self.user)
+        response = self.client.get(self.general.get_absolute_url())
+        html = response.content.decode()
+        policy = directives(response.headers["Content-Security-Policy"])
+        nonce = policy["script-src"][1].removeprefix("'nonce-").removesuffix("'")
+        scripts = nonces(html, "script")
+        assert len(scripts) >= 3
+        assert set(scripts) == {nonce}
+        assert nonces(html, "style") == [nonce]
+        assert " style=" not in html
+        config = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'>', html)
+        assert config
+        assert '"allowEval": false' in config.group(1)
+        assert '"allowScriptTags": false' in config.group(1)
+        assert '"includeIndicatorStyles": false' in config.group(1)
+        assert '"selfRequestsOnly": true' in config.group(1)
+
+    def test_each_response_has_a_fresh_nonce(self) -> None:
+        """A nonce is never reused: one page's nonce is no use on the next."""
+        self.client.force_login(self.user)
+        seen = {
+            directives(self.client.get(reverse("chat:list")).headers["Content-Security-Policy"])[
+                "script-src"
+            ][1]
+            for _ in range(3)
+        }
+        assert len(seen) == 3
+
+    def test_api_docs_run_under_the_same_policy(self) -> None:
+        """The API docs' inline scripts and styles carry the nonce; their policy is the site's,
+        with no 'unsafe-inline' or 'unsafe-eval'."""
+        self.client.force_login(self.user)
+        for name in ("api:docs", "api:redoc"):
+            response = self.client.get(reverse(name))
+            assert response.status_code == 200, name
+            header = response.headers["Content-Security-Policy"]
+            assert "unsafe" not in header, name
+            nonce = directives(header)["script-src"][1].removeprefix("'nonce-").removesuffix("'")
+            html = response.content.decode()
+            assert set(nonces(html, "script")) == {nonce}, name
+            assert set(nonces(html, "style")) == {nonce}, name
+            assert "fonts.googleapis.com" not in html, name
+
+    def test_json_api_is_not_given_a_nonce(self) -> None:
+        """Responses that render no template still get the policy, without a nonce in it."""
+        self.client.force_login(self.user)
+        response = self.client.get("/api/chats/")
+        assert "nonce" not in response.headers["Content-Security-Policy"]
+
+
+# ---- Production defaults, each in a fresh process as a deployment starts one ----
+
+
+def random_key() -> str:
+    return secrets.token_urlsafe(50)
+
+
+def test_check_deploy_finds_nothing_with_the_documented_variables(
+    processes: type[Processes], tmp_path: Any
+) -> None:
+    """With DEBUG off, a long random key, HTTPS=true and the host, `check --deploy` is clean."""
+    env = processes.env(
+        **DEPLOYMENT, SECRET_KEY=random_key(), DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3"
+    )
+    done = processes.manage(env, "check", "--deploy", timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "System check identified no issues" in done.stdout, output
+    assert "WARNING" not in output, output
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("s" * 49, id="short"),
+        pytest.param("ab" * 40, id="repetitive"),
+        pytest.param("django-insecure-" + secrets.token_urlsafe(50), id="django-insecure"),
+    ],
+)
+def test_production_refuses_a_weak_secret_key(processes: type[Processes], key: str) -> None:
+    """DEBUG off with a key shorter than 50 characters (or guessable) refuses to start."""
+    done = processes.manage(processes.env(DEBUG="false", SECRET_KEY=key), "check", timeout=60)
+    assert done.returncode != 0
+    assert "ImproperlyConfigured" in done.stderr
+    assert "SECRET_KEY" in done.stderr
+
+
+def test_debug_is_off_unless_set(processes: type[Processes]) -> None:
+    """A process started without DEBUG is a production one."""
+    output = processes.python(
+        processes.env(SECRET_KEY=random_key()),
+        "from django.conf import settings; print(settings.DEBUG)",
+    )
+    assert output.strip() == "False"
+
+
+HTTPS_PROBE = """
+from django.conf import settings
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+print(settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS)
+print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)
+client = Client(HTTP_HOST="chat.example.com")
+plain = client.get("/accounts/login/")
+print(plain.status_code, plain.headers.get("Location"))
+proxied = client.get("/accounts/login/", headers={"X-Forwarded-Proto": "https"})
+print(proxied.status_code, proxied.headers.get("Strict-Transport-Security"))
+"""
+
+
+def test_https_turns_on_redirect_hsts_and_secure_cookies(processes: type[Processes], tmp_path: Any) -> None:
+    """HTTPS=true: plain HTTP is redirected, a request the proxy marks as HTTPS is served with
+    a year of HSTS for all subdomains, and cookies are sent over HTTPS only."""
+    env = processes.env(
+        **DEPLOYMENT, SECRET_KEY=random_key(), DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3"
+    )
+    migrated = processes.manage(env, "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stderr
+    hsts, cookies, plain, proxied = processes.python(env, HTTPS_PROBE).splitlines()
+    assert hsts == "31536000 True"
+    assert cookies == "True True"
+    assert plain == "301 https://chat.example.com/accounts/login/"
+    assert proxied == "200 max-age=31536000; includeSubDomains"
+
+
+def test_without_https_nothing_is_redirected(processes: type[Processes]) -> None:
+    """Without HTTPS=true (a production process behind nothing, or on a private network),
+    plain HTTP is served, and the proxy header is not trusted."""
+    output = processes.python(
+        processes.env(DEBUG="false", SECRET_KEY=random_key()),
+        "from django.conf import settings; "
+        "print(settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS, settings.SECURE_PROXY_SSL_HEADER)",
+    )
+    assert output.strip() == "False 0 None"
+
+
+def test_secure_cookies_alone_still_works(processes: type[Processes]) -> None:
+    """SECURE_COOKIES, the older variable, still makes the cookies HTTPS-only by itself."""
+    output = processes.python(
+        processes.env(DEBUG="true", SECURE_COOKIES="true"),
+        "from django.conf import settings; "
+        "print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, settings.SECURE_SSL_REDIRECT)",
+    )
+    assert output.strip() == "True True False"
+
+
+# ---- In Chromium: no violation anywhere ----
+
+# Runs in every page before its own scripts: each violation is handed to the test.
+VIOLATION_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportViolation({
+    page: location.pathname,
+    directive: event.violatedDirective,
+    blocked: event.blockedURI,
+    source: `${event.sourceFile}:${event.lineNumber}`,
+    sample: event.sample,
+  });
+}, true);
+document.addEventListener("htmx:wsOpen", () => { document.documentElement.dataset.chatSocket = "open"; });
+document.addEventListener("htmx:wsClose", (event) => { document.documentElement.dataset.chatSocket = "closed " + event.detail.event.code; });
+"""
+# One turn of the page's task queue: a violation event queued before it has been delivered.
+NEXT_TASK = "() => new Promise((resolve) => setTimeout(resolve, 0))"
+
+
+@dataclass
+class Watched:
+    """A browser context whose CSP violations, console errors and page errors are collected."""
+
+    context: BrowserContext
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+    def settle(self) -> None:
+        self.page.evaluate(NEXT_TASK)
+
+
+@pytest.fixture
+def watch(chromium: Browser, server: str) -> Iterator[Callable[[], Watched]]:
+    contexts: list[BrowserContext] = []
+
+    def watch() -> Watched:
+        context = chromium.new_context(base_url=server)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        problems: list[str] = []
+        context.expose_function("reportViolation", lambda report: problems.append(f"violation: {report}"))
+        context.add_init_script(VIOLATION_LISTENER)
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda message: (
+                problems.append(f"console {message.type}: {message.text} ({page.url})")
+                if message.type == "error" or "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: problems.append(f"page error: {error} ({page.url})"))
+        return Watched(context, page, problems)
+
+    yield watch
+    for context in contexts:
+        context.close()
+
+
+def sign_up_in(watched: Watched) -> str:
+    from playwright.sync_api import expect
+
+    username = f"csp_{uuid.uuid4().hex[:10]}"
+    page = watched.page
+    page.goto("/accounts/signup/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page).to_have_url(re.compile(r"/chats/$"))
+    return username
+
+
+def open_general(watched: Watched) -> None:
+    from playwright.sync_api import expect
+
+    page = watched.page
+    page.goto("/chats/")
+    page.get_by_role("list", name="Your chats").get_by_role("link", name=re.compile(r"^General\b")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("General")
+    expect(page.locator("html")).to_have_attribute("data-chat-socket", "open")
+
+
+@pytest.mark.browser
+def test_no_policy_violation_on_any_page(watch: Callable[[], Watched]) -> None:
+    """Sign-up, login, the chat list, a chat with messages sent, received, edited and deleted
+    live, the edit page, the API docs and the admin login: Chromium reports no CSP violation,
+    console error or script error, and the live parts (htmx, its socket) work."""
+    from playwright.sync_api import expect
+
+    alice, bob = watch(), watch()
+    alice_name = sign_up_in(alice)
+    sign_up_in(bob)
+    page = alice.page
+
+    # Log out and in again through the forms.
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Username").fill(alice_name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/chats/$"))
+    expect(page.get_by_role("list", name="Your chats")).to_be_visible()
+
+    open_general(alice)
+    open_general(bob)
+    assert page.evaluate("htmx.config.allowEval") is False
+    assert page.evaluate("htmx.config.allowScriptTags") is False
+    # htmx added no <style> of its own: the page's one style block is the per-user one.
+    assert page.locator("style").count() == 1
+
+    # Received live over the socket, and sent over it.
+    from_bob = f"from bob {uuid.uuid4().hex[:6]}"
+    bob.page.get_by_role("textbox", name="Message", exact=True).fill(from_bob)
+    bob.page.get_by_role("button", name="Send", exact=True).click()
+    log = page.get_by_role("log", name="Messages")
+    try:
+        expect(log.locator("article").filter(has_text=from_bob)).to_have_count(1)
+    except AssertionError:
+        print(
+            "PROBLEMS",
+            alice.problems,
+            bob.problems,
+            bob.page.locator("html").get_attribute("data-chat-socket"),
+            page.locator("html").get_attribute("data-chat-socket"),
+        )
+        print("BOB", bob.page.locator("#chat").inner_html()[-3000:])
+        raise
+    from_alice = f"from alice {uuid.uuid4().hex[:6]}"
+    page.get_by_role("textbox", name="Message", exact=True).fill(from_alice)
+    page.get_by_role("button", name="Send", exact=True).click()
+    mine = log.locator("article").filter(has_text=from_alice)
+    expect(
+        bob.page.get_by_role("log", name="Messages").locator("article").filter(has_text=from_alice)
+    ).to_have_count(1)
+    # The per-user style block (with the nonce) applied: only her own message offers Edit.
+    expect(mine.get_by_role("link", name="Edit")).to_be_visible()
+    expect(log.locator("article").filter(has_text=from_bob).get_by_role("link", name="Edit")).to_be_hidden()
+
+    # The edit page, then back to the chat.
+    mine.get_by_role("link", name="Edit").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Edit your message")
+    page.get_by_label("Message").fill(f"{from_alice} (edited)")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("General")
+    expect(page.locator("html")).to_have_attribute("data-chat-socket", "open")
+    expect(log.locator("article").filter(has_text=f"{from_alice} (edited)")).to_have_count(1)
+
+    # hx-post with hx-confirm, under allowEval false: the deletion reaches Bob live.
+    page.once("dialog", lambda dialog: dialog.accept())
+    log.locator("article").filter(has_text=f"{from_alice} (edited)").get_by_role(
+        "button", name="Delete"
+    ).click()
+    expect(
+        bob.page.get_by_role("log", name="Messages")
+        .locator("article")
+        .filter(has_text="This message was deleted.")
+    ).not_to_have_count(0)
+    alice.settle()
+    bob.settle()
+
+    # The API docs render the schema.
+    page.goto("/api/docs/")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    expect(page.get_by_text("/api/chats/", exact=True).first).to_be_visible()
+    alice.settle()
+    page.goto("/api/redoc/")
+    expect(page.locator("#redoc-container h1").first).to_contain_text("Chat API")
+    alice.settle()
+
+    # The admin's login page (Alice is not staff: the admin asks her to log in).
+    page.goto("/admin/login/")
+    expect(page.locator("#login-form")).to_be_visible()
+    alice.settle()
+
+    assert alice.problems + bob.problems == [], "\n".join(alice.problems + bob.problems)

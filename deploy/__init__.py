@@ -1,0 +1,1 @@
+"""The production layout on one machine: deploy/serve.py and its nginx template."""
