@@ -22,17 +22,17 @@ def validate_text(text: object) -> str:
     if not isinstance(text, str):
         raise ValidationError({"text": "The message must be text."})
     text = text.strip()
-    # Control and format characters (a BOM, zero-width spaces) and separators alone are
-    # not a message: nothing would show.
-    if not any(unicodedata.category(char)[0] not in "CZ" for char in text):
-        raise ValidationError({"text": "Write a message first."})
-    if "\x00" in text:
-        raise ValidationError({"text": "A message can't contain NUL characters."})
     try:
         text.encode()
     except UnicodeEncodeError:
         # A lone surrogate (e.g. "\ud800" in JSON) is not text any database can store.
         raise ValidationError({"text": "The message contains characters that are not valid text."}) from None
+    # Control and format characters (a BOM, zero-width spaces) and separators alone are
+    # not a message: nothing would show.
+    if not any(unicodedata.category(char)[0] not in "CZ" for char in text):
+        raise ValidationError({"text": "Write a message first."})
+    if "\x00" in text:
+        raise ValidationError({"text": "Null characters are not allowed."})
     if len(text) > MESSAGE_MAX_LENGTH:
         raise ValidationError(
             {"text": f"A message can have at most {MESSAGE_MAX_LENGTH} characters (it has {len(text)})."}

@@ -9,7 +9,9 @@ held by daphne; and a socket process restarted during a burst loses nothing ackn
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import json
 import os
 import random
 import re
@@ -22,10 +24,10 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import pytest
 
@@ -42,9 +44,12 @@ from chat.tests.test_delivery import (
     report,
     wait_for,
 )
+from chat.tests.test_connections import SETUP
 from deploy.serve import Options, render_nginx
 
 pytestmark = pytest.mark.process
+
+T = TypeVar("T")
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SERVE = PROJECT_ROOT / "deploy" / "serve.py"
@@ -86,6 +91,15 @@ def test_nginx_accepts_the_generated_configuration(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+class Deployed(Cluster):
+    """test_delivery's cluster, with nginx as its one server."""
+
+    def add_people(self, *names: str) -> None:
+        created = json.loads(Processes.python(self.env, SETUP, ",".join(names)))
+        self.chat_id = created["chat"]
+        self.people.update(created["people"])
 
 
 @dataclass
@@ -133,7 +147,7 @@ def deployment() -> Iterator[Deployment]:
     directory = tempfile.mkdtemp(prefix="chat-deploy-")
     redis = RedisServer(directory)
     redis.start()
-    cluster = Cluster(directory, database, redis)
+    cluster = Deployed(directory, database, redis)
     port = free_port()
     env = Processes.env(
         DEBUG="false",
@@ -233,7 +247,14 @@ def test_http_worker_posts_reach_daphne_sockets(deployment: Deployment) -> None:
         await hana.close()
         await hugo.close()
 
-    asyncio.run(scenario())
+    run(scenario)
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a scenario on an event loop of its own thread: the module's browser (sync
+    Playwright) keeps a loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        return executor.submit(lambda: asyncio.run(scenario())).result()
 
 
 async def reconnect(client: PageClient, *, within: float = 30) -> None:
@@ -296,7 +317,7 @@ def test_rolling_restart_of_a_socket_process(deployment: Deployment) -> None:
         print(f"\n[rolling restart] close codes seen: {[client.close_codes for client in clients]}")
         return burst, clients, seconds
 
-    burst, clients, seconds = asyncio.run(scenario())
+    burst, clients, seconds = run(scenario)
     report("SIGTERM to one of two socket processes behind nginx", burst, clients, cluster, seconds)
     deadline = time.monotonic() + 30
     while len(after := deployment.socket_processes()) != 2 or restarted_pid in after:

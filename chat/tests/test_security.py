@@ -16,16 +16,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import TestCase
 from django.urls import reverse
+from django.utils.csp import build_policy
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from chat.models import Chat
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
-
     from chat.tests.conftest import Processes
+
+expect.set_options(timeout=10_000)
 
 PASSWORD = "correct-horse-battery-staple-42"
 # What `check --deploy` is run with: the variables the README documents for production.
@@ -121,20 +124,25 @@ class HeadersTests(TestCase):
         }
         assert len(seen) == 3
 
-    def test_api_docs_run_under_the_same_policy(self) -> None:
-        """The API docs' inline scripts and styles carry the nonce; their policy is the site's,
-        with no 'unsafe-inline' or 'unsafe-eval'."""
+    def test_api_docs_relax_only_what_they_need(self) -> None:
+        """The API docs' inline scripts and styles carry the nonce; their views' own policies
+        add data: images (both) and inline styles and blob workers (Redoc), never inline
+        scripts or eval."""
         self.client.force_login(self.user)
-        for name in ("api:docs", "api:redoc"):
+        for name, expected in (("api:docs", settings.API_DOCS_CSP), ("api:redoc", settings.API_REDOC_CSP)):
             response = self.client.get(reverse(name))
             assert response.status_code == 200, name
             header = response.headers["Content-Security-Policy"]
-            assert "unsafe" not in header, name
-            nonce = directives(header)["script-src"][1].removeprefix("'nonce-").removesuffix("'")
+            policy = directives(header)
+            nonce = policy["script-src"][1].removeprefix("'nonce-").removesuffix("'")
+            assert header == build_policy(expected, nonce), f"{name} has the site's policy, not its own"
+            assert policy["script-src"] == ["'self'", f"'nonce-{nonce}'"], name
+            assert "unsafe" not in " ".join(policy["script-src"]), name
             html = response.content.decode()
             assert set(nonces(html, "script")) == {nonce}, name
             assert set(nonces(html, "style")) == {nonce}, name
             assert "fonts.googleapis.com" not in html, name
+        assert settings.API_DOCS_CSP["style-src"] == settings.SECURE_CSP["style-src"]
 
     def test_json_api_is_not_given_a_nonce(self) -> None:
         """Responses that render no template still get the policy, without a nonce in it."""
@@ -254,7 +262,9 @@ document.addEventListener("securitypolicyviolation", (event) => {
   });
 }, true);
 document.addEventListener("htmx:wsOpen", () => { document.documentElement.dataset.chatSocket = "open"; });
-document.addEventListener("htmx:wsClose", (event) => { document.documentElement.dataset.chatSocket = "closed " + event.detail.event.code; });
+document.addEventListener("htmx:wsClose", (event) => {
+  document.documentElement.dataset.chatSocket = `closed ${event.detail.event.code}`;
+});
 """
 # One turn of the page's task queue: a violation event queued before it has been delivered.
 NEXT_TASK = "() => new Promise((resolve) => setTimeout(resolve, 0))"
@@ -301,8 +311,6 @@ def watch(chromium: Browser, server: str) -> Iterator[Callable[[], Watched]]:
 
 
 def sign_up_in(watched: Watched) -> str:
-    from playwright.sync_api import expect
-
     username = f"csp_{uuid.uuid4().hex[:10]}"
     page = watched.page
     page.goto("/accounts/signup/")
@@ -315,8 +323,6 @@ def sign_up_in(watched: Watched) -> str:
 
 
 def open_general(watched: Watched) -> None:
-    from playwright.sync_api import expect
-
     page = watched.page
     page.goto("/chats/")
     page.get_by_role("list", name="Your chats").get_by_role("link", name=re.compile(r"^General\b")).click()
@@ -324,13 +330,19 @@ def open_general(watched: Watched) -> None:
     expect(page.locator("html")).to_have_attribute("data-chat-socket", "open")
 
 
-@pytest.mark.browser
-def test_no_policy_violation_on_any_page(watch: Callable[[], Watched]) -> None:
-    """Sign-up, login, the chat list, a chat with messages sent, received, edited and deleted
-    live, the edit page, the API docs and the admin login: Chromium reports no CSP violation,
-    console error or script error, and the live parts (htmx, its socket) work."""
-    from playwright.sync_api import expect
+def composer(watched: Watched) -> Locator:
+    return watched.page.get_by_role("textbox", name="Message", exact=True)
 
+
+def log(watched: Watched) -> Locator:
+    return watched.page.get_by_role("log", name="Messages")
+
+
+@pytest.mark.browser
+def test_no_policy_violation_in_the_chat(watch: Callable[[], Watched]) -> None:
+    """Sign-up, login, the chat list, a chat with messages sent, received, edited and deleted
+    live, the edit page and the admin login: Chromium reports no CSP violation, console
+    error or script error, and the live parts (htmx and its socket) work."""
     alice, bob = watch(), watch()
     alice_name = sign_up_in(alice)
     sign_up_in(bob)
@@ -354,66 +366,71 @@ def test_no_policy_violation_on_any_page(watch: Callable[[], Watched]) -> None:
 
     # Received live over the socket, and sent over it.
     from_bob = f"from bob {uuid.uuid4().hex[:6]}"
-    bob.page.get_by_role("textbox", name="Message", exact=True).fill(from_bob)
+    composer(bob).fill(from_bob)
     bob.page.get_by_role("button", name="Send", exact=True).click()
-    log = page.get_by_role("log", name="Messages")
-    try:
-        expect(log.locator("article").filter(has_text=from_bob)).to_have_count(1)
-    except AssertionError:
-        print(
-            "PROBLEMS",
-            alice.problems,
-            bob.problems,
-            bob.page.locator("html").get_attribute("data-chat-socket"),
-            page.locator("html").get_attribute("data-chat-socket"),
-        )
-        print("BOB", bob.page.locator("#chat").inner_html()[-3000:])
-        raise
+    expect(log(alice).locator("article").filter(has_text=from_bob)).to_have_count(1)
     from_alice = f"from alice {uuid.uuid4().hex[:6]}"
-    page.get_by_role("textbox", name="Message", exact=True).fill(from_alice)
+    composer(alice).fill(from_alice)
     page.get_by_role("button", name="Send", exact=True).click()
-    mine = log.locator("article").filter(has_text=from_alice)
-    expect(
-        bob.page.get_by_role("log", name="Messages").locator("article").filter(has_text=from_alice)
-    ).to_have_count(1)
-    # The per-user style block (with the nonce) applied: only her own message offers Edit.
+    expect(log(bob).locator("article").filter(has_text=from_alice)).to_have_count(1)
+    mine = log(alice).locator("article").filter(has_text=from_alice)
+    # The per-user style block (with the nonce) applies: only her own message offers Edit.
     expect(mine.get_by_role("link", name="Edit")).to_be_visible()
-    expect(log.locator("article").filter(has_text=from_bob).get_by_role("link", name="Edit")).to_be_hidden()
+    expect(
+        log(alice).locator("article").filter(has_text=from_bob).get_by_role("link", name="Edit")
+    ).to_be_hidden()
 
-    # The edit page, then back to the chat.
+    # The edit page, then back to the chat, live again.
     mine.get_by_role("link", name="Edit").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Edit your message")
-    page.get_by_label("Message").fill(f"{from_alice} (edited)")
+    edited = f"{from_alice} (edited)"
+    page.get_by_label("Message").fill(edited)
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("General")
     expect(page.locator("html")).to_have_attribute("data-chat-socket", "open")
-    expect(log.locator("article").filter(has_text=f"{from_alice} (edited)")).to_have_count(1)
+    expect(log(bob).locator("article").filter(has_text=edited)).to_have_count(1)
 
-    # hx-post with hx-confirm, under allowEval false: the deletion reaches Bob live.
+    # hx-post with hx-confirm, without eval: the deletion reaches Bob live.
     page.once("dialog", lambda dialog: dialog.accept())
-    log.locator("article").filter(has_text=f"{from_alice} (edited)").get_by_role(
-        "button", name="Delete"
-    ).click()
-    expect(
-        bob.page.get_by_role("log", name="Messages")
-        .locator("article")
-        .filter(has_text="This message was deleted.")
-    ).not_to_have_count(0)
+    log(alice).locator("article").filter(has_text=edited).get_by_role("button", name="Delete").click()
+    expect(log(bob).locator("article").filter(has_text=edited)).to_have_count(0)
     alice.settle()
     bob.settle()
-
-    # The API docs render the schema.
-    page.goto("/api/docs/")
-    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
-    expect(page.get_by_text("/api/chats/", exact=True).first).to_be_visible()
-    alice.settle()
-    page.goto("/api/redoc/")
-    expect(page.locator("#redoc-container h1").first).to_contain_text("Chat API")
-    alice.settle()
 
     # The admin's login page (Alice is not staff: the admin asks her to log in).
     page.goto("/admin/login/")
     expect(page.locator("#login-form")).to_be_visible()
+    expect(page.locator("#login-form")).to_have_css("display", "block")
     alice.settle()
 
     assert alice.problems + bob.problems == [], "\n".join(alice.problems + bob.problems)
+
+
+# Redoc's sidebar always shows Redocly's logo from its CDN. The policy blocks it (the docs
+# are served without any CDN); Redoc then hides the image. Chromium reports that, and only that.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@pytest.mark.browser
+def test_no_policy_violation_in_the_api_docs(watch: Callable[[], Watched]) -> None:
+    """Swagger UI renders the schema and runs a request; Redoc renders it: no CSP violation,
+    console error or script error, besides Redocly's logo, blocked."""
+    alice = watch()
+    sign_up_in(alice)
+    page = alice.page
+
+    page.goto("/api/docs/")
+    operation = page.locator(".opblock-get").filter(has_text="/api/users/me/").first
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    expect(operation.locator(".live-responses-table .response-col_status").first).to_have_text("200")
+    alice.settle()
+
+    page.goto("/api/redoc/")
+    expect(page.locator("#redoc-container h1").first).to_contain_text("Chat API")
+    expect(page.get_by_role("menuitem").first).to_be_visible()
+    alice.settle()
+
+    problems = [problem for problem in alice.problems if REDOC_LOGO not in problem]
+    assert problems == [], "\n".join(problems)

@@ -7,10 +7,10 @@ exports. Only reads.
 
 from __future__ import annotations
 
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -28,10 +28,10 @@ class ProgressBar:
 
     WIDTH = 30
 
-    def __init__(self, total: int, label: str, stream: TextIO) -> None:
+    def __init__(self, total: int, label: str, write: Callable[[str], None]) -> None:
         self.total = total
         self.label = label
-        self.stream = stream
+        self.write = write
         self.done = 0
         self.drawn = 0.0
         self.shown = total >= PROGRESS_FROM
@@ -46,18 +46,20 @@ class ProgressBar:
         share = self.done / self.total if self.total else 1.0
         filled = int(share * self.WIDTH)
         bar = "#" * filled + "." * (self.WIDTH - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {share:4.0%} {self.done:,}/{self.total:,} messages")
-        self.stream.flush()
+        self.write(f"\r{self.label} [{bar}] {share:4.0%} {self.done:,}/{self.total:,} messages")
 
     def finish(self) -> None:
         if self.shown:
             self.draw()
-            self.stream.write("\n")
-            self.stream.flush()
+            self.write("\n")
 
 
 class Command(BaseCommand):
     help = "Export a chat, or every chat of a user, as JSON and as a static HTML archive."
+
+    def progress_write(self, text: str) -> None:
+        self.stderr.write(text, ending="")
+        self.stderr.flush()
 
     def add_arguments(self, parser: CommandParser) -> None:
         which = parser.add_mutually_exclusive_group(required=True)
@@ -89,7 +91,7 @@ class Command(BaseCommand):
         total = count_messages(chats)
         for fmt in formats:
             path = output / f"{name}.{fmt}"
-            bar = ProgressBar(total, path.name, sys.stderr)
+            bar = ProgressBar(total, path.name, self.progress_write)
             with path.open("w", encoding="utf-8") as file:
                 for chunk in chunks(fmt, chats, title, bar):
                     file.write(chunk)
