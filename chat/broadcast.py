@@ -19,7 +19,7 @@ import logging
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
@@ -248,6 +248,7 @@ class Hub:
 
     def restart_all(self) -> None:
         """The process is stopping: every socket reconnects, to another process if there is one."""
+        logger.info("Stopping: %d socket(s) are asked to reconnect", sum(map(len, self.rooms.values())))
         for sockets in tuple(self.rooms.values()):
             for outbox in tuple(sockets):
                 outbox.restart()
@@ -317,10 +318,7 @@ def hub() -> Hub:
     if loop not in _hubs:
         _hubs[loop] = local_hub = Hub(loop, shared_layer())
         if daphne_adapter.under_daphne():
-            # On SIGTERM daphne cancels every consumer; before that, tell every page to come back.
-            from twisted.internet import reactor
-
-            cast(Any, reactor).addSystemEventTrigger("before", "shutdown", local_hub.restart_all)
+            daphne_adapter.before_shutdown(local_hub.restart_all)
     return _hubs[loop]
 
 

@@ -23,7 +23,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,16 @@ class FlowControl:
 
 
 def watch(protocol: Any, on_pause: Callable[[], None], on_resume: Callable[[], None]) -> bool:
-    """Follow the socket's flow control; False (logged once) if Twisted refuses."""
+    """Follow the socket's flow control; False (logged once) if Twisted refuses.
+
+    daphne upgrades an HTTP connection to a WebSocket by handing the transport to the
+    WebSocket protocol, and leaves the HTTP channel registered as the transport's
+    producer; a transport has one producer, so that leftover makes way for this one.
+    """
+    transport = protocol.transport
+    leftover = getattr(transport, "producer", None)
+    if leftover is not None and type(leftover).__name__ == "HTTPChannel":
+        transport.unregisterProducer()
     try:
         protocol.registerProducer(FlowControl(on_pause, on_resume), True)
     except RuntimeError as error:
@@ -95,3 +104,20 @@ def close_for_restart(protocol: Any) -> None:
     """Close with 1012 (service restart), which browsers' htmx retries. autobahn's
     sendClose allows only 1000 and 3000-4999; daphne itself closes with 1011 this way."""
     protocol.sendCloseFrame(code=1012, isReply=False)
+
+
+# How long a stopping daphne waits for its close frames to reach the clients.
+CLOSE_GRACE_SECONDS = 1.0
+
+
+def before_shutdown(callback: Callable[[], None]) -> None:
+    """Run `callback` when daphne is told to stop (SIGTERM or SIGINT), before it cancels
+    every consumer, and give what it writes a moment to reach the network."""
+    from twisted.internet import reactor, task
+
+    def run() -> Any:
+        callback()
+        # The reactor drops connections without flushing them once shutdown goes on.
+        return task.deferLater(reactor, CLOSE_GRACE_SECONDS, lambda: None)
+
+    cast(Any, reactor).addSystemEventTrigger("before", "shutdown", run)

@@ -49,6 +49,17 @@ document.addEventListener("htmx:wsOpen", () => { document.documentElement.datase
 document.addEventListener("htmx:wsClose", () => { document.documentElement.dataset.chatSocket = "closed"; });
 """
 SERVER_START_TIMEOUT = 30.0
+# The rates of chat/limits.py, for servers whose tests are not about them: every test user
+# signs up from 127.0.0.1, and the delivery tests send bursts of hundreds of messages.
+GENEROUS_RATES = {
+    "MESSAGE_RATE": "100000/minute",
+    "EDIT_RATE": "100000/minute",
+    "ROOM_RATE": "100000/hour",
+    "LOGIN_RATE": "10000/minute",
+    "LOGIN_ADDRESS_RATE": "10000/minute",
+    "SIGNUP_RATE": "10000/hour",
+    "FRAME_RATE": "10000/second",
+}
 DJANGO_SETUP = """
 import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -174,6 +185,7 @@ def server() -> Iterator[str]:
             DATABASE_URL=f"sqlite:///{directory}/db.sqlite3",
             DEBUG="true",
             ALLOWED_HOSTS="127.0.0.1,localhost",
+            **GENEROUS_RATES,
         )
         migrated = Processes.manage(env, "migrate", "--noinput")
         if migrated.returncode != 0:

@@ -29,7 +29,7 @@ import pytest
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
-from chat.tests.conftest import PASSWORD, Processes, missing, unique_username
+from chat.tests.conftest import GENEROUS_RATES, PASSWORD, Processes, missing, unique_username
 
 pytestmark = pytest.mark.process
 
@@ -164,6 +164,7 @@ def fuzz_server(processes: type[Processes]) -> Iterator[str]:
             DATABASE_URL=f"sqlite:///{directory}/db.sqlite3",
             DEBUG="true",
             ALLOWED_HOSTS="127.0.0.1,localhost",
+            **GENEROUS_RATES,
         )
         for command in (
             ["migrate", "--noinput"],

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chat.tests.conftest import (
+    GENEROUS_RATES,
     PASSWORD,
     SOCKET_STATE_SCRIPT,
     Processes,
@@ -54,7 +55,10 @@ class Deployment:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = Processes.env(
-            DATABASE_URL=f"sqlite:///{directory}/db.sqlite3", DEBUG="true", ALLOWED_HOSTS="127.0.0.1"
+            DATABASE_URL=f"sqlite:///{directory}/db.sqlite3",
+            DEBUG="true",
+            ALLOWED_HOSTS="127.0.0.1",
+            **GENEROUS_RATES,
         )
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from chat.tests.conftest import Processes, free_port, missing
+from chat.tests.conftest import GENEROUS_RATES, Processes, free_port, missing
 
 pytestmark = pytest.mark.delivery
 
@@ -54,7 +54,8 @@ general = Chat.objects.get(name="General")
 people = {}
 for name in sys.argv[-1].split(","):
     user = User.objects.create_user(name)
-    Membership.objects.create(user=user, chat=general)
+    # General is an auto-join room: the account may be a member already.
+    Membership.objects.get_or_create(user=user, chat=general)
     session = SessionStore()
     session.update({
         "_auth_user_id": str(user.pk),
@@ -125,6 +126,7 @@ class Cluster:
             DEBUG="true",
             ALLOWED_HOSTS="127.0.0.1",
             CHAT_LOG_LEVEL="WARNING",
+            **GENEROUS_RATES,
         )
         self.ports: list[int] = []
         self.processes: list[subprocess.Popen[bytes] | None] = []

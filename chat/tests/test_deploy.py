@@ -149,9 +149,11 @@ def deployment() -> Iterator[Deployment]:
     redis.start()
     cluster = Deployed(directory, database, redis)
     port = free_port()
+    # The sessions that add_people makes are signed with the servers' key.
+    cluster.env["SECRET_KEY"] = secret = secrets.token_urlsafe(50)
     env = Processes.env(
         DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
+        SECRET_KEY=secret,
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
         REDIS_URL=f"redis://127.0.0.1:{redis.port}/0",
