@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 
-from chat import broadcast, frames
+from chat import access_log, broadcast, frames
 from chat.limits import parse_rate
 from chat.models import Chat
 
@@ -69,14 +69,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "no channel per socket"
     chat: Chat | None = None
     outbox: broadcast.Outbox | None = None
+    # The code the socket ended with: the server's when it closed it, else the client's.
+    close_code: int | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # However the socket ends (a close, an error, a cancelled task at shutdown), it
         # leaves the hub: a socket kept there would cost every later push in its chat.
+        started = time.monotonic()
         try:
             await super().__call__(scope, receive, send)
         finally:
             await self.leave_hub()
+            user = scope.get("user")
+            access_log.socket_session(
+                user_id=user.pk if user is not None else None,
+                chat_id=scope.get("url_route", {}).get("kwargs", {}).get("chat_id"),
+                code=self.close_code,
+                duration=time.monotonic() - started,
+            )
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.close_code = self.close_code or (code if isinstance(code, int) else 1000)
+        await super().close(code=code, reason=reason)
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -100,6 +114,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.hub.join(chat.pk, self.outbox)
 
     async def disconnect(self, code: int) -> None:
+        self.close_code = self.close_code or code
         await self.leave_hub()
 
     async def leave_hub(self) -> None:

@@ -294,7 +294,7 @@ def test_rolling_restart_of_a_socket_process(deployment: Deployment) -> None:
             # Whenever the server closes the socket during the burst, the page reconnects.
             while sending:
                 assert client.reader is not None
-                await client.reader
+                await asyncio.shield(client.reader)
                 if sending:
                     await reconnect(client)
 
@@ -312,10 +312,9 @@ def test_rolling_restart_of_a_socket_process(deployment: Deployment) -> None:
         await wait_for(burst.answered, within=120, what="acknowledgements of the resent messages")
         sending = False
         seconds = await converged(clients, cluster)
-        for task in followers:
-            task.cancel()
         for client in clients:
             await client.close()
+        await asyncio.gather(*followers)
         print(f"\n[rolling restart] close codes seen: {[client.close_codes for client in clients]}")
         return burst, clients, seconds
 

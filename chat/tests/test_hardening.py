@@ -457,3 +457,19 @@ class ReaderTests(TestCase):
 
 async def record(received: list[str], message: dict[str, Any]) -> None:
     received.append(message["text"])
+
+
+class SocketLogTests(TransactionTestCase):
+    async def test_one_line_per_socket_session_without_message_text(self):
+        """A socket's end is logged once, with user, chat, code and duration, never the text sent."""
+        alice = await sync_to_async(make_user)("alice")
+        chat = await sync_to_async(make_room)(alice, "Team")
+        with self.assertLogs("chat.access", "INFO") as logs:
+            socket = await open_socket(chat, alice)
+            await socket.send_to(text_data=json.dumps({"text": "secret words"}))
+            await socket.receive_from(timeout=5)
+            await socket.disconnect(code=1001)
+            await socket.wait()
+        [line] = [line for line in logs.output if "socket" in line]
+        assert f"chat={chat.pk}" in line and f"user={alice.pk}" in line and "code=1001" in line
+        assert "secret" not in " ".join(logs.output)
