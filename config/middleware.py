@@ -24,7 +24,7 @@ def permissions_policy(get_response: GetResponse) -> GetResponse:
     if iscoroutinefunction(get_response):
 
         async def async_middleware(request: HttpRequest) -> HttpResponseBase:
-            response = await get_response(request)  # type: ignore[misc]
+            response = await cast(Awaitable[HttpResponseBase], get_response(request))
             response.headers.setdefault("Permissions-Policy", policy)
             return response
 

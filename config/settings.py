@@ -224,7 +224,7 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 # Scripts and the chat page's style block run only from this site or with the page's
 # nonce: no inline handlers, no eval (htmx is configured without it, see base.html).
 # 'self' covers the page's own ws:// and wss:// origin in current browsers.
-SECURE_CSP = {
+SECURE_CSP: dict[str, list[str]] = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
@@ -234,6 +234,18 @@ SECURE_CSP = {
     "base-uri": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
+}
+# The API docs (drf-spectacular's Swagger UI and Redoc, templates/drf_spectacular/) run
+# their scripts with the nonce too, but need a little more, on their own views only:
+# Swagger UI draws its icons as data: images.
+API_DOCS_CSP: dict[str, list[str]] = {**SECURE_CSP, "img-src": [CSP.SELF, "data:"]}
+# Redoc also injects <style> elements while its bundle loads, before it can be given the
+# nonce, and builds its search index in a worker made from a blob. Its logo stays blocked:
+# it comes from Redocly's CDN.
+API_REDOC_CSP: dict[str, list[str]] = {
+    **API_DOCS_CSP,
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "worker-src": [CSP.SELF, "blob:"],
 }
 
 # How often one person (or one address) may do each action, over every door together
