@@ -60,15 +60,14 @@ test-fast: $(BIN)/.installed-dev
 bench: $(BIN)/.installed-dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# Recompile the locks from the *.in files after changing a pin (needs PyPI).
-# requirements.txt comes first: the other two are constrained to its versions.
-PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-	--no-emit-index-url --no-emit-find-links
+# Recompile the locks from the *.in files after changing a pin (needs PyPI); pip-compile's
+# options are in pyproject.toml. requirements.txt comes first: the others keep its versions.
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet
 # LOCK_ARGS passes options, e.g. make lock LOCK_ARGS="--upgrade-package gunicorn".
 lock: $(BIN)/.installed-dev
-	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements.txt requirements.in
-	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements-uvicorn.txt requirements-uvicorn.in
-	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements-uvicorn.txt requirements-uvicorn.in
+	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements-dev.txt requirements-dev.in
 
 # Rebuild the committed CSS after changing templates (needs Node and npm).
 css:

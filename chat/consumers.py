@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.contrib.auth.models import AnonymousUser, User
 
 from chat import access_log, broadcast, frames
 from chat.limits import parse_rate
-from chat.models import Chat
+from chat.models import Chat, Membership
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +29,23 @@ CLOSE_TOO_MANY_SOCKETS = 4029
 CLOSE_RECONNECT = 4500
 # Windows in a row over FRAME_RATE before a socket is let go.
 FLOOD_STRIKES = 3
+# A socket's typing signals pass at most once per this many seconds (the page sends one
+# every few seconds while someone types; the others show it for a few seconds more).
+TYPING_INTERVAL = 2.0
+TYPING_FRAME = re.compile(r'"action"\s*:\s*"typing"')
 
 
-def member_chat(user: User | AnonymousUser, chat_id: int) -> Chat | None:
-    """The chat, if the user is a member of it."""
+def socket_chats(user: User | AnonymousUser, chat_id: int | None) -> tuple[Chat | None, list[int]] | None:
+    """The chat open in the page (if any) and every chat of the user (its chat list), or
+    None if the user may not open this socket."""
     if not user.is_authenticated:
         return None
-    try:
-        return Chat.objects.get(pk=chat_id, memberships__user=user)
-    except Chat.DoesNotExist:
+    chat_ids = list(Membership.objects.filter(user=user).values_list("chat_id", flat=True))
+    if chat_id is None:
+        return None, chat_ids
+    if chat_id not in chat_ids:
         return None
+    return Chat.objects.get(pk=chat_id), chat_ids
 
 
 class FrameRate:
@@ -95,11 +103,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.rate = FrameRate()
-        chat = await database_sync_to_async(member_chat)(
-            self.user, self.scope["url_route"]["kwargs"]["chat_id"]
+        self.typed_at = 0.0
+        found = await database_sync_to_async(socket_chats)(
+            self.user, self.scope["url_route"]["kwargs"].get("chat_id")
         )
         await self.accept()
-        if chat is None:
+        if found is None:
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
         self.hub = broadcast.hub()
@@ -107,22 +116,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.warning("User %s has too many sockets open: refusing one more", self.user.pk)
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
-        self.chat = chat
+        self.chat, watching = found
         self.outbox = broadcast.Outbox(
-            self.base_send, on_overflow=self.fell_behind, user_id=self.user.pk, on_revoke=self.revoked
+            self.base_send,
+            on_overflow=self.fell_behind,
+            user_id=self.user.pk,
+            on_revoke=self.revoked,
+            chat_id=self.chat.pk if self.chat is not None else None,
+            watching=watching,
         )
-        await self.hub.join(chat.pk, self.outbox)
+        await self.hub.join(self.outbox)
 
     async def disconnect(self, code: int) -> None:
         self.close_code = self.close_code or code
         await self.leave_hub()
 
     async def leave_hub(self) -> None:
-        if self.chat is not None and self.outbox is not None:
+        if self.outbox is not None:
             outbox, self.outbox = self.outbox, None
-            await self.hub.leave(self.chat.pk, outbox)
+            await self.hub.leave(outbox)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # A socket without an open chat (the chat list) only listens.
         if self.chat is None or self.outbox is None:
             return
         if not self.rate.take():
@@ -134,6 +149,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             elif self.rate.count == self.rate.allowed + 1:
                 self.outbox.push(frames.too_fast())
             return
+        if text_data is not None and TYPING_FRAME.search(text_data[:64]):
+            # Typing signals are throttled per socket, and cost nothing when dropped.
+            now = time.monotonic()
+            if now - self.typed_at < TYPING_INTERVAL:
+                return
+            self.typed_at = now
         reply = await database_sync_to_async(frames.handle)(
             user=self.user, chat=self.chat, text_data=text_data
         )

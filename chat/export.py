@@ -40,9 +40,7 @@ def no_progress() -> None:
 def messages_of(chat: Chat) -> Iterator[Message]:
     """The chat's messages, oldest first, read BATCH_SIZE at a time; deleted ones are left
     out (a tombstone has no text)."""
-    return (
-        Message.objects.filter(chat=chat).not_deleted().with_author().order_by("pk").iterator(BATCH_SIZE)
-    )
+    return Message.objects.filter(chat=chat).not_deleted().with_author().order_by("pk").iterator(BATCH_SIZE)
 
 
 def count_messages(chats: Iterable[Chat]) -> int:

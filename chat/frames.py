@@ -4,7 +4,8 @@ for the one socket that sent it (the chat hears about a new message from the pus
 Three kinds of frame arrive, each htmx's JSON of a form's fields:
 - the composer's `{"text", "client_id"}`: send a message;
 - the catch-up form's `{"action": "catch_up", "after", "since", "first"}`: what the page missed;
-- the read receipt `{"action": "read", "up_to"}`: the messages the reader has seen.
+- the read receipt `{"action": "read", "up_to"}`: the messages the reader has seen;
+- the typing signal `{"action": "typing"}`: pushed to the chat's open pages, never stored.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError
 from django.template.loader import render_to_string
 
-from chat import services
+from chat import broadcast, services
 from chat.forms import MessageForm
 from chat.models import Chat, Message, page_context
 
@@ -65,6 +66,10 @@ def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
         # or been removed (post_message checks it; mark_read changes only a member's row).
         if frame.get("action") == "read":
             services.mark_read(user=user, chat=chat, up_to=cursor(frame.get("up_to")))
+            return ""
+        if frame.get("action") == "typing":
+            # Never stored; the socket is a member's (a member who leaves is let go).
+            broadcast.user_typing(chat.pk, user)
             return ""
         if frame.get("action") == "catch_up":
             services.get_membership(user=user, chat=chat)

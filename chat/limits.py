@@ -7,11 +7,17 @@ the environment (see config/settings.py), so that a benchmark or a large room ca
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+
+logger = logging.getLogger(__name__)
+
+# Whether the last count failed: the outage is logged once, and its end once.
+_cache_down = False
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -30,6 +36,17 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period.strip().rstrip("s")]
 
 
+def count_hit(key: str, period: int) -> int:
+    # add() is a no-op when the key exists, so concurrent first hits don't reset the count.
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        return int(cache.incr(key))
+    except ValueError:
+        # The key expired between add() and incr(): this is the first hit of a new window.
+        cache.set(key, 1, timeout=period + 1)
+        return 1
+
+
 def hit(action: str, who: object, *, message: str | None = None) -> None:
     """Count one attempt at `action` by `who` (a user id or an address); RateLimited past its rate.
 
@@ -40,14 +57,19 @@ def hit(action: str, who: object, *, message: str | None = None) -> None:
     now = int(time.time())
     window = now // period
     key = f"rate:{action}:{who}:{window}"
-    # add() is a no-op when the key exists, so concurrent first hits don't reset the count.
-    cache.add(key, 0, timeout=period + 1)
+    global _cache_down
     try:
-        count = cache.incr(key)
-    except ValueError:
-        # The key expired between add() and incr(): this is the first hit of a new window.
-        cache.set(key, 1, timeout=period + 1)
-        count = 1
+        count = count_hit(key, period)
+    except Exception:
+        # Limits protect the service; they must not stop it. While the cache (Redis) is
+        # unreachable, attempts pass unlimited, and the outage is logged once.
+        if not _cache_down:
+            _cache_down = True
+            logger.exception("Rate limits are off until the cache answers again")
+        return
+    if _cache_down:
+        _cache_down = False
+        logger.warning("Rate limits are on again: the cache answers")
     if count > allowed:
         retry_after = max(1, (window + 1) * period - now)
         raise RateLimited(

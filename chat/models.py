@@ -193,3 +193,48 @@ def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
         "older_before": first if first and chat_messages.filter(pk__lt=first).exists() else None,
         "newer_after": last if last and chat_messages.filter(pk__gt=last).exists() else None,
     }
+
+
+def sidebar(user: User) -> dict[str, list[Membership]]:
+    """The user's chats for the sidebar, most recent activity first, rooms and direct chats
+    apart: each membership with its `unread_count` and its chat's `last_message` (or None).
+
+    Three queries, whatever the number of chats.
+    """
+    memberships = list(
+        Membership.objects.filter(user=user)
+        .select_related("chat")
+        .with_unread_count()
+        .order_by("chat__name", "chat__pk")
+    )
+    latest = (
+        Message.objects.filter(chat__memberships__user=user)
+        .values("chat")
+        .annotate(last=models.Max("pk"))
+        .values_list("last", flat=True)
+    )
+    last_messages = {
+        message.chat_id: message for message in Message.objects.filter(pk__in=latest).with_author()
+    }
+    for membership in memberships:
+        membership.chat.last_message = last_messages.get(membership.chat_id)  # type: ignore[attr-defined]
+    memberships.sort(key=lambda m: getattr(m.chat.last_message, "pk", 0) or 0, reverse=True)  # type: ignore[attr-defined]
+    return {
+        "rooms": [m for m in memberships if m.chat.kind == Chat.Kind.ROOM],
+        "direct": [m for m in memberships if m.chat.kind == Chat.Kind.DIRECT],
+    }
+
+
+def sidebar_entry(*, user_id: int, chat_id: int) -> Membership | None:
+    """One chat of the user's chat list, as `sidebar` gives each, or None if not a member."""
+    membership = (
+        Membership.objects.filter(user_id=user_id, chat_id=chat_id)
+        .select_related("chat")
+        .with_unread_count()
+        .first()
+    )
+    if membership is not None:
+        membership.chat.last_message = (  # type: ignore[attr-defined]
+            Message.objects.filter(chat_id=chat_id).with_author().order_by("-pk").first()
+        )
+    return membership

@@ -12,6 +12,8 @@ from chat.consumers import CLOSE_NOT_ALLOWED, ChatConsumer
 
 websocket_urlpatterns = [
     path("ws/chats/<int:chat_id>/", ChatConsumer.as_asgi()),
+    # The chat list alone (/chats/): the person's own updates, no open chat.
+    path("ws/chats/", ChatConsumer.as_asgi()),
 ]
 
 

@@ -49,11 +49,11 @@ class SocketListener:
     def __init__(self, chat: Chat) -> None:
         self.loop = asyncio.new_event_loop()
         self.frames: list[str] = []
-        self.outbox = broadcast.Outbox(self.record, on_overflow=lambda: None)
+        self.outbox = broadcast.Outbox(self.record, on_overflow=lambda: None, chat_id=chat.pk)
         self.loop.run_until_complete(self.join(chat))
 
     async def join(self, chat: Chat) -> None:
-        await broadcast.hub().join(chat.pk, self.outbox)
+        await broadcast.hub().join(self.outbox)
 
     async def record(self, message: dict[str, Any]) -> None:
         self.frames.append(message["text"])

@@ -504,7 +504,7 @@ class MessageTests(APITestCase):
 
     def test_after_for_polling(self):
         """?after=<id> gives the messages after that id, oldest first; `next` goes on while there are more."""
-        made = make_messages(self.chat, self.member, 5)
+        make_messages(self.chat, self.member, 5)
         ids = list(Message.objects.filter(chat=self.chat).order_by("pk").values_list("pk", flat=True))
         client = api(self.owner)
         body = self.messages(client, {"after": ids[1], "page_size": 2})
@@ -514,7 +514,6 @@ class MessageTests(APITestCase):
         assert [m["id"] for m in rest["results"]] == ids[4:]
         assert rest["next"] is None
         assert self.messages(client, {"after": ids[-1]})["results"] == []
-        assert len(made) == 5
 
     def test_bad_after_and_cursor(self):
         """A bad ?after= is a 400 on that parameter; a cursor the API never made is a 404."""

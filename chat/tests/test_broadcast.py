@@ -28,11 +28,11 @@ class OutboxTests(SimpleTestCase):
         slow, fast = Recorder(), Recorder()
         slow.flowing.clear()
         overflows: list[str] = []
-        slow_box = broadcast.Outbox(slow, on_overflow=lambda: overflows.append("slow"), limit=100)
-        fast_box = broadcast.Outbox(fast, on_overflow=lambda: overflows.append("fast"), limit=100)
+        slow_box = broadcast.Outbox(slow, on_overflow=lambda: overflows.append("slow"), limit=100, chat_id=1)
+        fast_box = broadcast.Outbox(fast, on_overflow=lambda: overflows.append("fast"), limit=100, chat_id=1)
         hub = broadcast.Hub(asyncio.get_running_loop(), layer=None)
-        await hub.join(1, slow_box)
-        await hub.join(1, fast_box)
+        await hub.join(slow_box)
+        await hub.join(fast_box)
         for i in range(10):
             hub.deliver(1, f"{i:040d}")
             await asyncio.sleep(0)
@@ -56,15 +56,16 @@ class OutboxTests(SimpleTestCase):
     async def test_leaving_forgets_the_room(self):
         """The hub drops a chat once its last socket has left."""
         hub = broadcast.Hub(asyncio.get_running_loop(), layer=None)
-        outbox = broadcast.Outbox(Recorder(), on_overflow=lambda: None)
-        await hub.join(7, outbox)
-        await hub.leave(7, outbox)
+        outbox = broadcast.Outbox(Recorder(), on_overflow=lambda: None, chat_id=7)
+        await hub.join(outbox)
+        await hub.leave(outbox)
         assert hub.rooms == {}
 
 
 class RenderOnceTests(TestCase):
     def test_one_render_and_no_query_per_recipient(self):
-        """A message is rendered once and reaches many sockets without a database query per delivery."""
+        """A message is rendered once (its fragment, and its chat-list carrier) and reaches many
+        sockets without a database query per delivery."""
         chat, user = general(), make_user()
         listeners = [SocketListener(chat) for _ in range(20)]
         message, _ = services.post_message(chat=chat, user=user, text="to everyone")
@@ -73,7 +74,7 @@ class RenderOnceTests(TestCase):
             mock.patch.object(broadcast, "render_to_string", wraps=render_to_string) as render,
         ):
             broadcast.message_posted(message)
-        assert render.call_count == 1
+        assert render.call_count == 2
         for listener in listeners:
             [html] = listener.pending()
             assert f'id="message-{message.pk}"' in html

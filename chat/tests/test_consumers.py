@@ -32,6 +32,20 @@ async def open_socket(chat: Chat, user: User | None = None, origin: bytes = ORIG
     return socket
 
 
+async def sentinel_arrives(
+    socket: WebsocketCommunicator, other: WebsocketCommunicator, text: str
+) -> list[str]:
+    """Send a message from `other` and collect what `socket` receives before it: proof that
+    nothing else arrived in between, without a fixed sleep."""
+    await other.send_to(text_data=json.dumps({"text": text}))
+    received: list[str] = []
+    while True:
+        frame = await socket.receive_from(timeout=5)
+        if text in frame and "<article" in frame:
+            return received
+        received.append(frame)
+
+
 async def receive_frames(socket: WebsocketCommunicator, count: int) -> list[str]:
     return [await socket.receive_from(timeout=3) for _ in range(count)]
 
@@ -59,7 +73,7 @@ class ConsumerTests(TransactionTestCase):
         assert 'id="composer-fields"' in reply
         assert f'data-sent-id="{message.pk}" data-sent-client-id="{client_id}"' in reply
         assert reply.count(client_id) == 1  # the fresh composer has a new client id
-        assert await bob.receive_nothing()
+        assert await sentinel_arrives(bob, alice, "sentinel") == []
         await alice.disconnect()
         await bob.disconnect()
 
@@ -71,7 +85,7 @@ class ConsumerTests(TransactionTestCase):
         await alice.send_to(text_data=frame)
         await alice.send_to(text_data=frame)
         await receive_frames(bob, 1)
-        assert await bob.receive_nothing()
+        assert await sentinel_arrives(bob, alice, "sentinel") == []
         assert await Message.objects.filter(text="once").acount() == 1
         await alice.disconnect()
         await bob.disconnect()
@@ -119,20 +133,21 @@ class ConsumerTests(TransactionTestCase):
                 reply = await alice.receive_from(timeout=3)
                 assert reply.strip().startswith('<div id="composer-errors"')
                 assert error in reply
-        assert await bob.receive_nothing()
         assert not await Message.objects.aexists()
-        await alice.send_to(text_data=json.dumps({"text": "still here"}))
-        assert "still here" in (await receive_frames(bob, 1))[0]
+        assert await sentinel_arrives(bob, alice, "still here") == []
         await alice.disconnect()
         await bob.disconnect()
 
     async def test_removed_member_is_let_go(self):
-        """A member removed by the owner has their open sockets on the chat closed with 4003,
-        while the others stay connected."""
+        """A member removed by the owner is told (the chat leaves their chat list) and has their
+        open sockets on the chat closed with 4003, while the others stay connected."""
         await sync_to_async(services.add_member)(chat=self.chat, by=self.alice, user=self.bob)
         alice = await open_socket(self.chat, self.alice)
         bob = await open_socket(self.chat, self.bob)
         await sync_to_async(services.remove_member)(chat=self.chat, by=self.alice, user=self.bob)
+        told = await bob.receive_from(timeout=3)
+        assert 'id="sidebar-update"' in told and 'data-action="remove"' in told
+        assert f'data-chat-id="{self.chat.pk}"' in told
         assert await bob.receive_output(timeout=3) == {"type": "websocket.close", "code": 4003}
         await alice.send_to(text_data=json.dumps({"text": "after bob left"}))
         assert any("after bob left" in frame for frame in await receive_frames(alice, 2))
@@ -213,6 +228,10 @@ class ReadReceiptTests(TransactionTestCase):
         messages = await sync_to_async(make_messages)(chat, alice, 3)
         socket = await open_socket(chat, bob)
         await socket.send_to(text_data=json.dumps({"action": "read", "up_to": messages[1].pk}))
-        assert await socket.receive_nothing()
+        # The next answer is the catch-up's: the read receipt answered nothing.
+        await socket.send_to(
+            text_data=json.dumps({"action": "catch_up", "after": messages[-1].pk, "since": 0})
+        )
+        assert 'id="chat-sync"' in await socket.receive_from(timeout=5)
         assert await sync_to_async(unread_count)(bob, chat) == 1
         await socket.disconnect()

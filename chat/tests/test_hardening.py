@@ -17,29 +17,16 @@ from django.test import TestCase, TransactionTestCase, override_settings
 from rest_framework.test import APIClient
 
 from chat import broadcast, frames, services
+from chat import hub as hub_module
 from chat.consumers import CLOSE_FLOODING, CLOSE_NOT_ALLOWED, CLOSE_TOO_MANY_SOCKETS
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
 from chat.tests.factories import PASSWORD, general, make_messages, make_room, make_user
-from chat.tests.test_consumers import HOST, ORIGIN, open_socket, session_cookie
+from chat.tests.test_consumers import HOST, ORIGIN, open_socket, sentinel_arrives, session_cookie
 from config.asgi import application
 
 
 def rates(**changes: str) -> dict[str, str]:
     return {**settings.CHAT_RATES, **changes}
-
-
-async def sentinel_arrives(
-    socket: WebsocketCommunicator, other: WebsocketCommunicator, text: str
-) -> list[str]:
-    """Send a message from `other` and collect what `socket` receives up to it: proof that
-    nothing else arrived in between, without a fixed sleep."""
-    await other.send_to(text_data=json.dumps({"text": text}))
-    received: list[str] = []
-    while True:
-        frame = await socket.receive_from(timeout=5)
-        if text in frame:
-            return received
-        received.append(frame)
 
 
 class HostileFrameTests(TransactionTestCase):
@@ -401,13 +388,17 @@ class ReaderTests(TestCase):
     async def poisoned(self, layer: Any) -> None:
         hub = broadcast.Hub(asyncio.get_running_loop(), layer)
         received: list[str] = []
-        outbox = broadcast.Outbox(lambda message: record(received, message), on_overflow=lambda: None)
-        await hub.join(7, outbox)
-        with self.assertLogs("chat.broadcast", "ERROR") as logs:
-            await layer.group_send(broadcast.chat_group(7), {"type": broadcast.HTML_EVENT, "chat_id": 7})
-            await layer.group_send(broadcast.chat_group(7), {"type": "chat.unknown"})
+        outbox = broadcast.Outbox(
+            lambda message: record(received, message), on_overflow=lambda: None, chat_id=7
+        )
+        await hub.join(outbox)
+        with self.assertLogs("chat.hub", "ERROR") as logs:
             await layer.group_send(
-                broadcast.chat_group(7), {"type": broadcast.HTML_EVENT, "chat_id": 7, "html": "after"}
+                hub_module.chat_group(7), {"type": hub_module.HTML_EVENT, "html": "no chat"}
+            )
+            await layer.group_send(hub_module.chat_group(7), {"type": "chat.unknown"})
+            await layer.group_send(
+                hub_module.chat_group(7), {"type": hub_module.HTML_EVENT, "chat_id": 7, "html": "after"}
             )
             for _ in range(100):
                 if received:
@@ -429,7 +420,9 @@ class ReaderTests(TestCase):
     async def killed(self, layer: Any) -> None:
         hub = broadcast.Hub(asyncio.get_running_loop(), layer)
         received: list[str] = []
-        outbox = broadcast.Outbox(lambda message: record(received, message), on_overflow=lambda: None)
+        outbox = broadcast.Outbox(
+            lambda message: record(received, message), on_overflow=lambda: None, chat_id=7
+        )
         real_read = hub.read
         calls = 0
 
@@ -440,11 +433,11 @@ class ReaderTests(TestCase):
                 raise RuntimeError("reader died")
             await real_read(*args)
 
-        with mock.patch.object(hub, "read", dies_once), self.assertLogs("chat.broadcast", "ERROR"):
-            await hub.join(7, outbox)
+        with mock.patch.object(hub, "read", dies_once), self.assertLogs("chat.hub", "ERROR"):
+            await hub.join(outbox)
             await asyncio.sleep(0.05)
         await layer.group_send(
-            broadcast.chat_group(7), {"type": broadcast.HTML_EVENT, "chat_id": 7, "html": "hi"}
+            hub_module.chat_group(7), {"type": hub_module.HTML_EVENT, "chat_id": 7, "html": "hi"}
         )
         for _ in range(100):
             if received:
@@ -473,3 +466,21 @@ class SocketLogTests(TransactionTestCase):
         [line] = [line for line in logs.output if "socket" in line]
         assert f"chat={chat.pk}" in line and f"user={alice.pk}" in line and "code=1001" in line
         assert "secret" not in " ".join(logs.output)
+
+
+class LimitOutageTests(TestCase):
+    def test_an_unreachable_cache_lets_messages_through(self):
+        """While the cache (Redis) is down, rate limits step aside, logged once; nothing is refused."""
+        from django.core.cache import cache
+
+        user = make_user()
+        with (
+            mock.patch.object(cache, "add", side_effect=ConnectionError("Redis is down")),
+            self.assertLogs("chat.limits", "ERROR") as logs,
+        ):
+            for i in range(3):
+                services.post_message(chat=general(), user=user, text=f"during the outage {i}")
+        assert len(logs.output) == 1
+        assert Message.objects.filter(text__startswith="during the outage").count() == 3
+        with self.assertLogs("chat.limits", "WARNING"):
+            services.post_message(chat=general(), user=user, text="after")

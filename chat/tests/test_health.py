@@ -1,5 +1,5 @@
-"""/healthz and /readyz: in-process for the happy path, and against real processes whose
-database or Redis is gone."""
+"""What operators rely on: /healthz and /readyz (in-process for the happy path, and
+against real processes whose database or Redis is gone), and the access log."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from django.test import TestCase, override_settings
 
-from chat import health
-from chat.tests.conftest import PROJECT_ROOT, Processes, free_port, missing
+from chat import health, services
+from chat.access_log import JsonFormatter, socket_session
+from chat.tests.conftest import DJANGO_SETUP, PROJECT_ROOT, Processes, free_port, missing
+from chat.tests.factories import general, make_user
 from chat.tests.test_delivery import RedisServer, psycopg_connect
 
 
@@ -151,3 +153,87 @@ def test_readyz_names_the_database_when_nothing_listens(redis_server: RedisServe
     assert status == 503
     assert report["database"].startswith("error")
     assert report["redis"].startswith("error")
+
+
+class AccessLogTests(TestCase):
+    def test_one_line_per_request_without_query_or_text(self) -> None:
+        """A request logs one line: method, path without its query string, status, duration
+        and user id; never the message's text, the query string or a token."""
+        user = make_user("lena")
+        chat = general()
+        self.client.force_login(user)
+        with self.assertLogs("chat.access", level="INFO") as logs:
+            response = self.client.post(
+                f"/chats/{chat.pk}/messages/?secret=query", {"text": "very private words"}
+            )
+        assert response.status_code == 302
+        (record,) = logs.records
+        assert record.__dict__["event"] == "http"
+        assert record.__dict__["method"] == "POST"
+        assert record.__dict__["path"] == f"/chats/{chat.pk}/messages/"
+        assert record.__dict__["status"] == 302
+        assert record.__dict__["user_id"] == user.pk
+        assert record.__dict__["duration_ms"] >= 0
+        line = record.getMessage()
+        assert line.startswith(f"POST /chats/{chat.pk}/messages/ 302 ")
+        assert f"user={user.pk}" in line
+        assert "private" not in line and "secret" not in line
+
+    def test_token_requests_log_the_user_but_not_the_token(self) -> None:
+        """An API request authenticated by a token logs its user id, never the token."""
+        user = make_user("tom")
+        token = services.issue_token(user=user)
+        key = token.key
+        with self.assertLogs("chat.access", level="INFO") as logs:
+            response = self.client.get("/api/users/me/", headers={"Authorization": f"Token {key}"})
+        assert response.status_code == 200
+        (record,) = logs.records
+        assert record.__dict__["user_id"] == user.pk
+        assert key not in JsonFormatter().format(record)
+
+    def test_anonymous_request_does_not_load_a_session(self) -> None:
+        """The log reads the user only if the request did: /healthz stays free of queries."""
+        with self.assertLogs("chat.access", level="INFO") as logs, self.assertNumQueries(0):
+            self.client.get("/healthz", headers={"Cookie": "sessionid=abc"})
+        assert logs.records[0].__dict__["user_id"] is None
+
+    def test_socket_session_line(self) -> None:
+        """A socket session logs its user, chat, close code and length, as text or JSON."""
+        with self.assertLogs("chat.access", level="INFO") as logs:
+            socket_session(user_id=7, chat_id=3, code=1012, duration=2.5)
+        (record,) = logs.records
+        assert record.getMessage() == "socket chat=3 code=1012 2.5s user=7"
+        line = json.loads(JsonFormatter().format(record))
+        assert line["event"] == "socket"
+        assert (line["user_id"], line["chat_id"], line["code"], line["duration_ms"]) == (7, 3, 1012, 2500.0)
+
+    def test_json_lines(self) -> None:
+        """With the JSON formatter every line is one JSON object with the access fields."""
+        with self.assertLogs("chat.access", level="INFO") as logs:
+            self.client.get("/healthz?probe=1")
+        line = JsonFormatter().format(logs.records[0])
+        assert "\n" not in line
+        document = json.loads(line)
+        assert document["logger"] == "chat.access"
+        assert document["level"] == "INFO"
+        assert (document["method"], document["path"], document["status"]) == ("GET", "/healthz", 200)
+        assert document["user_id"] is None
+        assert "time" in document and "duration_ms" in document
+
+
+@pytest.mark.process
+def test_log_format_json_makes_every_line_json() -> None:
+    """LOG_FORMAT=json: a process's log lines (its access lines among them) are JSON objects."""
+    env = Processes.env(DEBUG="true", LOG_FORMAT="json", DATABASE_URL="sqlite:///:memory:")
+    code = "import logging; logging.getLogger('chat.access').info('x', extra={'status': 200})"
+    output = subprocess.run(
+        [sys.executable, "-c", DJANGO_SETUP + code],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (line,) = output.stderr.strip().splitlines()
+    assert json.loads(line)["status"] == 200

@@ -61,7 +61,7 @@ class RoomTests(TestCase):
         private = make_room(owner, visibility=Chat.Visibility.PRIVATE)
         assert set(Chat.objects.visible_to(owner)) == {general(), public, private}
         assert set(Chat.objects.visible_to(other)) == {general(), public}
-        with pytest.raises(Exception, match="No such chat"):
+        with pytest.raises(Http404, match="No such chat"):
             services.get_visible_chat(user=other, chat_id=private.pk)
 
 

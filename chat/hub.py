@@ -1,0 +1,378 @@
+"""Fan-out inside one server process: its open sockets, and its subscriptions to the others.
+
+Each process (each event loop) keeps a Hub: its sockets per open chat, per member's chat
+(for the chat list beside the conversation) and per user. A push arrives once per chat
+or per user, through the channel layer (Redis) or straight from this process, and is
+written to each socket here, framed once (chat.daphne_adapter). Redis sees one
+subscription per chat and per user with sockets on a process, never one per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import BaseChannelLayer
+from django.conf import settings
+from django.core.cache import cache
+
+from chat import daphne_adapter
+
+logger = logging.getLogger(__name__)
+
+# The events that travel between processes.
+HTML_EVENT = "chat.html"  # fragments for a chat's open sockets, and its members' chat lists
+REVOKE_EVENT = "chat.revoke"  # someone's membership of a chat ended
+SESSIONS_EVENT = "user.sessions_ended"  # someone's sessions ended
+USER_CHATS_EVENT = "user.chats"  # someone joined or left a chat: their chat list changes
+
+# Presence: a socket's chat is marked "open by this user" for this long, renewed every
+# PRESENCE_RENEW seconds while the socket lives; a closed tab or a dead process drops out
+# within the lifetime.
+PRESENCE_SECONDS = 60
+PRESENCE_RENEW = 20
+
+
+def chat_group(chat_id: int) -> str:
+    """The channel-layer group of the processes that have sockets on a chat (open, or of a member)."""
+    return f"chat.{chat_id}"
+
+
+def user_group(user_id: int) -> str:
+    """The channel-layer group of the processes that have sockets of a user open."""
+    return f"user.{user_id}"
+
+
+def presence_key(chat_id: int, user_id: int) -> str:
+    return f"presence:{chat_id}:{user_id}"
+
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Outbox:
+    """One socket's bounded send buffer; a socket that falls too far behind is let go.
+
+    Under daphne, frames go straight to the socket's protocol while its transport takes
+    them, and queue here while Twisted's flow control says the client is not reading
+    (chat.daphne_adapter). Elsewhere a writer task sends them through ASGI. Either way
+    the limit bounds the server's memory per socket, and one slow socket never slows
+    the others.
+    """
+
+    def __init__(
+        self,
+        send: Send,
+        on_overflow: Callable[[], None],
+        limit: int | None = None,
+        *,
+        user_id: int | None = None,
+        on_revoke: Callable[[], None] = lambda: None,
+        chat_id: int | None = None,
+        watching: Iterable[int] = (),
+    ) -> None:
+        self.send = send
+        self.on_overflow = on_overflow
+        # Whose socket this is, and what to do when they leave the chat or are removed.
+        self.user_id = user_id
+        self.on_revoke = on_revoke
+        # The chat open in the page (None on the chat list), and the chats in its chat list.
+        self.chat_id = chat_id
+        self.watching = set(watching)
+        self.limit = limit if limit is not None else settings.CHAT_SEND_BUFFER_BYTES
+        self.queue: deque[str] = deque()
+        self.queued_bytes = 0
+        self.writer: asyncio.Task[None] | None = None
+        self.overflowed = False
+        self.paused = False
+        self.closing: asyncio.Future[None] | None = None
+        self.protocol = daphne_adapter.find_protocol(send)
+        if self.protocol is not None and not daphne_adapter.watch(self.protocol, self.pause, self.resume):
+            self.protocol = None
+
+    def push(self, text: str, prepared: Any = None) -> None:
+        """Send a text to the socket; `prepared` is its frame made once for every recipient."""
+        if self.overflowed:
+            return
+        protocol = self.protocol
+        if protocol is not None and not self.paused and not self.queue and daphne_adapter.is_open(protocol):
+            if prepared is not None:
+                protocol.sendPreparedMessage(prepared)
+            else:
+                protocol.sendMessage(text.encode())
+            return
+        if self.queued_bytes + len(text) > self.limit:
+            self.overflowed = True
+            self.queue.clear()
+            self.queued_bytes = 0
+            self.on_overflow()
+            return
+        self.queue.append(text)
+        self.queued_bytes += len(text)
+        if protocol is None and self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self.write())
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        """The client reads again: send what queued meanwhile, until the transport is full again."""
+        self.paused = False
+        protocol = self.protocol
+        while self.queue and not self.paused and protocol is not None and daphne_adapter.is_open(protocol):
+            text = self.queue.popleft()
+            self.queued_bytes -= len(text)
+            protocol.sendMessage(text.encode())
+
+    async def write(self) -> None:
+        try:
+            while self.queue:
+                text = self.queue.popleft()
+                self.queued_bytes -= len(text)
+                await self.send({"type": "websocket.send", "text": text})
+        except OSError:
+            # The client went away mid-write (uvicorn raises ClientDisconnected); the
+            # consumer's disconnect cleans up.
+            self.queue.clear()
+            self.queued_bytes = 0
+        finally:
+            self.writer = None
+
+    def restart(self) -> None:
+        """Close with 1012 (service restart): the page reconnects, to this process or another,
+        and catches up; a session that is no longer valid is refused then."""
+        if self.protocol is not None:
+            daphne_adapter.close_for_restart(self.protocol)
+        else:
+            self.closing = asyncio.ensure_future(self.send({"type": "websocket.close", "code": 1012}))
+
+
+class Hub:
+    """One event loop's sockets and its subscriptions to other processes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, layer: BaseChannelLayer | None) -> None:
+        self.loop = loop
+        self.layer = layer
+        # Sockets by the chat open in them, by the chats in their chat list, and by user.
+        self.rooms: dict[int, set[Outbox]] = {}
+        self.watchers: dict[int, set[Outbox]] = {}
+        self.users: dict[int, set[Outbox]] = {}
+        # How many registrations need each group; subscribed while above zero.
+        self.groups: dict[str, int] = {}
+        self.channel: str | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.presence: asyncio.Task[None] | None = None
+
+    def sockets_of(self, user_id: int) -> int:
+        return len(self.users.get(user_id, ()))
+
+    async def join(self, outbox: Outbox) -> None:
+        """Register a socket: its open chat, its chat list and its user."""
+        if outbox.chat_id is not None:
+            self.register(self.rooms, outbox.chat_id, chat_group(outbox.chat_id), outbox)
+        for chat_id in outbox.watching:
+            self.register(self.watchers, chat_id, chat_group(chat_id), outbox)
+        if outbox.user_id is not None:
+            self.register(self.users, outbox.user_id, user_group(outbox.user_id), outbox)
+        # Subscribed before the socket hears anything: what it missed meanwhile it catches up.
+        await self.settle()
+        if outbox.chat_id is not None and outbox.user_id is not None:
+            self.keep_presence()
+            await sync_to_async(cache.set)(
+                presence_key(outbox.chat_id, outbox.user_id), True, timeout=PRESENCE_SECONDS
+            )
+
+    async def leave(self, outbox: Outbox) -> None:
+        """Unregister a socket; safe to call twice."""
+        if outbox.chat_id is not None:
+            self.unregister(self.rooms, outbox.chat_id, chat_group(outbox.chat_id), outbox)
+            if outbox.user_id is not None and not any(
+                other.user_id == outbox.user_id for other in self.rooms.get(outbox.chat_id, ())
+            ):
+                await sync_to_async(cache.delete)(presence_key(outbox.chat_id, outbox.user_id))
+        for chat_id in tuple(outbox.watching):
+            self.unregister(self.watchers, chat_id, chat_group(chat_id), outbox)
+        if outbox.user_id is not None:
+            self.unregister(self.users, outbox.user_id, user_group(outbox.user_id), outbox)
+        await self.settle()
+
+    def register(self, registry: dict[int, set[Outbox]], key: int, group: str, outbox: Outbox) -> None:
+        sockets = registry.setdefault(key, set())
+        if outbox not in sockets:
+            sockets.add(outbox)
+            self.need(group, +1)
+
+    def unregister(self, registry: dict[int, set[Outbox]], key: int, group: str, outbox: Outbox) -> None:
+        sockets = registry.get(key)
+        if sockets is None or outbox not in sockets:
+            return
+        sockets.discard(outbox)
+        if not sockets:
+            del registry[key]
+        self.need(group, -1)
+
+    def need(self, group: str, change: int) -> None:
+        """Count a registration on a group; subscribe on the first, unsubscribe after the last."""
+        count = self.groups.get(group, 0) + change
+        if count > 0:
+            self.groups[group] = count
+        else:
+            self.groups.pop(group, None)
+        if self.layer is None:
+            return
+        if change > 0 and count == 1:
+            self.track(self.subscribe(group))
+        elif count <= 0:
+            self.track(self.unsubscribe(group))
+
+    async def subscribe(self, group: str) -> None:
+        assert self.layer is not None
+        await self.layer.group_add(group, await self.subscription())
+
+    async def unsubscribe(self, group: str) -> None:
+        if self.layer is not None and self.channel is not None and group not in self.groups:
+            await self.layer.group_discard(group, self.channel)
+
+    def track(self, coroutine: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = self.loop.create_task(coroutine)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.untrack)
+
+    def untrack(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("Changing a subscription failed: %r", task.exception())
+
+    async def settle(self) -> None:
+        """Wait for the subscription changes under way."""
+        if self.tasks:
+            await asyncio.gather(*tuple(self.tasks), return_exceptions=True)
+
+    def watch(self, outbox: Outbox, chat_id: int) -> None:
+        outbox.watching.add(chat_id)
+        self.register(self.watchers, chat_id, chat_group(chat_id), outbox)
+
+    def unwatch(self, outbox: Outbox, chat_id: int) -> None:
+        outbox.watching.discard(chat_id)
+        self.unregister(self.watchers, chat_id, chat_group(chat_id), outbox)
+
+    def deliver(self, chat_id: int, html: str, sidebar: str = "") -> None:
+        """Write a chat's fragments to this process's sockets, each framing made once: the
+        open sockets get the fragment (and the chat-list carrier), the members' other
+        sockets the carrier alone."""
+        if html:
+            text = html + sidebar
+            prepared = None
+            for outbox in tuple(self.rooms.get(chat_id, ())):
+                if prepared is None and outbox.protocol is not None:
+                    prepared = daphne_adapter.prepare(outbox.protocol, text)
+                outbox.push(text, prepared)
+        if sidebar:
+            prepared = None
+            for outbox in tuple(self.watchers.get(chat_id, ())):
+                if html and outbox.chat_id == chat_id:
+                    continue
+                if prepared is None and outbox.protocol is not None:
+                    prepared = daphne_adapter.prepare(outbox.protocol, sidebar)
+                outbox.push(sidebar, prepared)
+
+    def revoke(self, chat_id: int, user_id: int) -> None:
+        """The user left the chat or was removed: let go of their sockets on it."""
+        for outbox in tuple(self.rooms.get(chat_id, ())):
+            if outbox.user_id == user_id:
+                outbox.on_revoke()
+
+    def user_chats(self, user_id: int, chat_id: int, action: str, html: str) -> None:
+        """The user joined or left a chat: their sockets follow it, or stop, in their chat list."""
+        for outbox in tuple(self.users.get(user_id, ())):
+            if action == "add":
+                self.watch(outbox, chat_id)
+            elif action == "remove":
+                self.unwatch(outbox, chat_id)
+            outbox.push(html)
+
+    def end_sessions(self, user_id: int) -> None:
+        for outbox in tuple(self.users.get(user_id, ())):
+            outbox.restart()
+
+    def restart_all(self) -> None:
+        """The process is stopping: every socket reconnects, to another process if there is one."""
+        sockets = {outbox for group in self.users.values() for outbox in group}
+        logger.info("Stopping: %d socket(s) are asked to reconnect", len(sockets))
+        for outbox in sockets:
+            outbox.restart()
+
+    def dispatch(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == HTML_EVENT:
+            self.deliver(event["chat_id"], event.get("html", ""), event.get("sidebar", ""))
+        elif kind == REVOKE_EVENT:
+            self.revoke(event["chat_id"], event["user_id"])
+        elif kind == USER_CHATS_EVENT:
+            self.user_chats(event["user_id"], event["chat_id"], event["action"], event["html"])
+        elif kind == SESSIONS_EVENT:
+            self.end_sessions(event["user_id"])
+        else:
+            logger.error("An event of unknown type %r was dropped", kind)
+
+    async def subscription(self) -> str:
+        """This process's one channel for events from other processes."""
+        assert self.layer is not None
+        if self.channel is None:
+            self.channel = await self.layer.new_channel("chat-process.")
+        if self.reader is None or self.reader.done():
+            self.start_reader()
+        return self.channel
+
+    def start_reader(self) -> None:
+        assert self.layer is not None and self.channel is not None
+        self.reader = self.loop.create_task(self.read(self.layer, self.channel))
+        self.reader.add_done_callback(self.reader_ended)
+
+    def reader_ended(self, reader: asyncio.Task[None]) -> None:
+        """The reader never ends on its own: if it does, it is started again at once."""
+        if reader.cancelled() or self.loop.is_closed():
+            return
+        logger.error("The channel layer's reader ended (%r); starting it again", reader.exception())
+        self.start_reader()
+
+    async def read(self, layer: BaseChannelLayer, channel: str) -> None:
+        """Hand each event to this process's sockets; one bad event or a lost connection to
+        the layer never ends delivery."""
+        while True:
+            try:
+                event = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Reading from the channel layer failed; trying again in a second")
+                await asyncio.sleep(1)
+                continue
+            try:
+                self.dispatch(event)
+            except Exception:
+                logger.exception("An event of type %r could not be delivered", event.get("type"))
+
+    def keep_presence(self) -> None:
+        if self.presence is None or self.presence.done():
+            self.presence = self.loop.create_task(self.renew_presence())
+
+    async def renew_presence(self) -> None:
+        """Every PRESENCE_RENEW seconds, mark the chats open here as open by their users."""
+        while self.rooms:
+            await asyncio.sleep(PRESENCE_RENEW)
+            keys = {
+                presence_key(chat_id, outbox.user_id): True
+                for chat_id, sockets in tuple(self.rooms.items())
+                for outbox in sockets
+                if outbox.user_id is not None
+            }
+            try:
+                await sync_to_async(cache.set_many)(keys, timeout=PRESENCE_SECONDS)
+            except Exception:
+                logger.exception("Renewing presence failed; trying again later")
