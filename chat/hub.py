@@ -164,6 +164,7 @@ class Hub:
         # How many registrations need each group; subscribed while above zero.
         self.groups: dict[str, int] = {}
         self.channel: str | None = None
+        self.channel_lock = asyncio.Lock()
         self.reader: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.presence: asyncio.Task[None] | None = None
@@ -321,10 +322,15 @@ class Hub:
             logger.error("An event of unknown type %r was dropped", kind)
 
     async def subscription(self) -> str:
-        """This process's one channel for events from other processes."""
+        """This process's one channel for events from other processes.
+
+        Several subscriptions start at once when a socket joins (its chat, its chat list,
+        its user): the lock makes them share one channel, the one the reader reads.
+        """
         assert self.layer is not None
-        if self.channel is None:
-            self.channel = await self.layer.new_channel("chat-process.")
+        async with self.channel_lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel("chat-process.")
         if self.reader is None or self.reader.done():
             self.start_reader()
         return self.channel

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 MESSAGE_MAX_LENGTH = 4000
 ROOM_NAME_MAX_LENGTH = 100
+TOPIC_MAX_LENGTH = 200
 VISIBILITY_ERROR = "Choose public or private."
 PAGE_SIZE = 50
 
@@ -47,6 +48,8 @@ class Chat(models.Model):
         PRIVATE = "private"
 
     name = models.CharField(max_length=ROOM_NAME_MAX_LENGTH)
+    # One line under the room's name, set by its owner.
+    topic = models.CharField(max_length=TOPIC_MAX_LENGTH, blank=True, default="")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ROOM)
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     # Every new account becomes a member of the rooms marked here (General, from the migrations).

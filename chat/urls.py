@@ -8,13 +8,14 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("chats/", views.chat_list, name="list"),
     path("chats/new/", views.chat_create, name="new"),
+    path("chats/sidebar/", views.chat_sidebar, name="sidebar"),
     path("chats/<int:chat_id>/", views.chat_detail, name="detail"),
     path("chats/<int:chat_id>/messages/", views.chat_messages, name="messages"),
+    path("chats/<int:chat_id>/read/", views.chat_read, name="read"),
     path("chats/<int:chat_id>/export/", export.export_chat, name="export"),
     path("chats/direct/", views.direct_chat, name="direct"),
     path("chats/<int:chat_id>/join/", views.chat_join, name="join"),
     path("chats/<int:chat_id>/leave/", views.chat_leave, name="leave"),
-    path("chats/<int:chat_id>/members/", views.chat_add_member, name="add_member"),
     path("chats/<int:chat_id>/messages/<int:message_id>/edit/", views.message_edit, name="message_edit"),
     path(
         "chats/<int:chat_id>/messages/<int:message_id>/delete/", views.message_delete, name="message_delete"

@@ -10,16 +10,24 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from chat import services
 from chat.account_views import client_address, too_many
 from chat.forms import MessageForm, PersonForm, RoomForm
 from chat.limits import RateLimited
-from chat.models import Chat, Membership, Message, page_context
+from chat.models import Chat, Membership, Message, page_context, sidebar
+from chat.services.messages import check_can_delete
 
 DETAIL = "chat/chat_detail.html"
+EDIT = "chat/message_form.html"
+# A transparent 1x1 GIF: the read receipt of a page read without JavaScript.
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
 
 
 class AuthedRequest(HttpRequest):
@@ -56,14 +64,26 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def chat_list(request: AuthedRequest) -> HttpResponse:
-    memberships = (
-        Membership.objects.filter(user=request.user)
-        .select_related("chat")
-        .with_unread_count()
-        .order_by("chat__name", "chat__pk")
-    )
     joinable = Chat.objects.joinable_by(request.user)
-    return render(request, "chat/chat_list.html", {"memberships": memberships, "joinable": joinable})
+    chats = sidebar(request.user)
+    context = {"sidebar": chats, "unread_total": unread_total(chats), "joinable": joinable}
+    return render(request, "chat/chat_list.html", context)
+
+
+def unread_total(chats: dict[str, list[Membership]]) -> int:
+    """The unread messages over all of a person's chats: the tab title shows it."""
+    return sum(m.unread_count for section in chats.values() for m in section)  # type: ignore[attr-defined]
+
+
+@login_required
+def chat_sidebar(request: AuthedRequest) -> HttpResponse:
+    """The chat list alone, as of now: a page fetches it after every (re)connection."""
+    try:
+        open_chat_id = parse_cursor(request.GET.get("open"))
+    except ValueError:
+        open_chat_id = None
+    context = {"sidebar": sidebar(request.user), "open_chat_id": open_chat_id}
+    return render(request, "chat/sidebar.html#sidebar", context)
 
 
 @login_required
@@ -86,6 +106,8 @@ def render_detail(
     request: AuthedRequest, chat: Chat, messages: list[Message], form: MessageForm, status: int = 200
 ) -> HttpResponse:
     membership = Membership.objects.filter(user=request.user, chat=chat).first()
+    chats = sidebar(request.user)
+    last_read_id = (membership.last_read_message_id or 0) if membership is not None else None
     context = {
         "chat": chat,
         # Read with the chat, before its messages: the page catches up on anything after it.
@@ -93,24 +115,56 @@ def render_detail(
         "is_member": membership is not None,
         "is_owner": membership is not None and membership.role == Membership.Role.OWNER,
         "form": form,
+        "sidebar": chats,
+        "unread_total": unread_total(chats),
+        "open_chat_id": chat.pk,
+        "last_read_id": last_read_id,
+        "first_unread_id": first_unread(messages, user=request.user, last_read_id=last_read_id),
         **page_context(chat, messages),
     }
     return render(request, DETAIL, context, status=status)
 
 
+def first_unread(messages: list[Message], *, user: User, last_read_id: int | None) -> int | None:
+    """The id of the first message on the page that the member has not read (others'
+    messages after their last read one), above which the page shows "New messages"."""
+    if last_read_id is None:
+        return None
+    for message in messages:
+        if message.pk > last_read_id and message.user_id != user.pk and not message.is_deleted:
+            return message.pk
+    return None
+
+
 @login_required
 def chat_detail(request: AuthedRequest, chat_id: int) -> HttpResponse:
+    # Opening the page marks nothing read: chat.js reports the messages that were on
+    # screen, and a page read without JavaScript loads the read pixel (chat_read).
     chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
     messages = Message.objects.latest_page(chat)
-    if services.is_member(user=request.user, chat=chat):
-        services.mark_read(user=request.user, chat=chat)
     return render_detail(request, chat, messages, MessageForm.fresh())
+
+
+@never_cache
+@login_required
+@require_GET
+def chat_read(request: AuthedRequest, chat_id: int) -> HttpResponse:
+    """The read receipt of a page shown without JavaScript: an image in its <noscript>
+    that marks the chat read up to the last message the page showed."""
+    chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
+    try:
+        up_to = parse_cursor(request.GET.get("up_to"))
+    except ValueError:
+        return HttpResponseBadRequest("up_to takes a message id.")
+    if up_to is not None and services.is_member(user=request.user, chat=chat):
+        services.mark_read(user=request.user, chat=chat, up_to=up_to)
+    return HttpResponse(PIXEL, content_type="image/gif")
 
 
 def parse_cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
         raise ValueError(value)
     return int(value)
 
@@ -179,20 +233,6 @@ def chat_leave(request: AuthedRequest, chat_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def chat_add_member(request: AuthedRequest, chat_id: int) -> HttpResponse:
-    chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
-    form = PersonForm(request.POST)
-    if form.is_valid():
-        person = form.cleaned_data["username"]
-        services.add_member(chat=chat, by=request.user, user=person)
-        messages.success(request, f"{person.username} is now a member of {chat.name}.")
-    else:
-        messages.error(request, " ".join(form.all_errors()))
-    return redirect(chat)
-
-
-@login_required
-@require_POST
 def direct_chat(request: AuthedRequest) -> HttpResponse:
     form = PersonForm(request.POST)
     if not form.is_valid():
@@ -216,25 +256,40 @@ def get_chat_message(request: AuthedRequest, chat_id: int, message_id: int) -> M
 @login_required
 @require_http_methods(["GET", "POST"])
 def message_edit(request: AuthedRequest, chat_id: int, message_id: int) -> HttpResponse:
+    """The edit page; for htmx, the small form that takes the place of the message's text,
+    and after saving, the message itself."""
     message = get_chat_message(request, chat_id, message_id)
     services.check_can_edit(message=message, user=request.user)
     form = MessageForm(request.POST or None, initial={"text": message.text})
     if request.method == "POST" and form.is_valid():
         try:
-            services.edit_message(message=message, user=request.user, text=form.cleaned_data["text"])
+            message = services.edit_message(
+                message=message, user=request.user, text=form.cleaned_data["text"]
+            )
         except ValidationError as error:
             form.add_error(None, error)
         except RateLimited as error:
             form.add_error(None, str(error))
         else:
+            if request.htmx:
+                return render(request, f"{DETAIL}#message", {"message": message})
             return redirect(f"{message.chat.get_absolute_url()}#message-{message.pk}")
-    return render(request, "chat/message_form.html", {"chat": message.chat, "message": message, "form": form})
+    context = {"chat": message.chat, "message": message, "form": form}
+    if request.htmx:
+        response = render(request, f"{EDIT}#inline_form", context)
+        # A failed save shows the form again with its errors, in place of the text.
+        return reswap(retarget(response, f"#message-{message.pk}-body"), "innerHTML")
+    return render(request, EDIT, context)
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def message_delete(request: AuthedRequest, chat_id: int, message_id: int) -> HttpResponse:
+    """GET: the confirmation page (without JavaScript; with it, a dialog asks). POST: delete."""
     message = get_chat_message(request, chat_id, message_id)
+    if request.method == "GET":
+        check_can_delete(message=message, user=request.user)
+        return render(request, "chat/message_delete.html", {"chat": message.chat, "message": message})
     services.delete_message(message=message, user=request.user)
     if request.htmx:
         # The page learns of the deletion from the push, like everyone else's.

@@ -8,9 +8,13 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.template.loader import render_to_string
 
 from chat import broadcast, limits
-from chat.models import ROOM_NAME_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership
+from chat.models import ROOM_NAME_MAX_LENGTH, TOPIC_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership
+
+# The room's name and topic as its open pages show them in their header (id="chat-title").
+CHAT_TITLE = "chat/room_settings.html#chat_title"
 
 
 def get_visible_chat(*, user: User | AnonymousUser, chat_id: int) -> Chat:
@@ -38,20 +42,81 @@ def require_owner(*, user: User, chat: Chat) -> None:
         raise PermissionDenied("Only the room's owner can do that.")
 
 
-@transaction.atomic
-def create_room(*, user: User, name: str, visibility: str) -> Chat:
-    """Create a room owned by the user."""
+def require_room_owner(*, user: User, chat: Chat) -> None:
+    """Only a room (not a direct chat) has settings, and only its owner changes them."""
+    if chat.kind != Chat.Kind.ROOM:
+        raise PermissionDenied("Only rooms have settings.")
+    require_owner(user=user, chat=chat)
+
+
+def clean_room_name(name: str) -> str:
+    """A room's name as it is kept, or ValidationError: the rule for creating and renaming."""
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Give the room a name."})
     if len(name) > ROOM_NAME_MAX_LENGTH:
         raise ValidationError({"name": f"A room name has at most {ROOM_NAME_MAX_LENGTH} characters."})
+    return name
+
+
+def clean_topic(topic: str) -> str:
+    """A room's topic as it is kept: one line, so any run of spaces or line breaks is one space."""
+    topic = " ".join(topic.split())
+    if len(topic) > TOPIC_MAX_LENGTH:
+        raise ValidationError({"topic": f"A topic has at most {TOPIC_MAX_LENGTH} characters."})
+    return topic
+
+
+def check_visibility(visibility: str) -> None:
     if visibility not in Chat.Visibility.values:
         raise ValidationError({"visibility": VISIBILITY_ERROR})
+
+
+@transaction.atomic
+def create_room(*, user: User, name: str, visibility: str) -> Chat:
+    """Create a room owned by the user."""
+    name = clean_room_name(name)
+    check_visibility(visibility)
     limits.hit("room", user.pk, message="You are creating rooms too fast.")
     chat = Chat.objects.create(name=name, kind=Chat.Kind.ROOM, visibility=visibility, created_by=user)
     Membership.objects.create(user=user, chat=chat, role=Membership.Role.OWNER)
+    transaction.on_commit(partial(broadcast.chat_added, chat.pk, user.pk), robust=True)
     return chat
+
+
+@transaction.atomic
+def update_room(*, chat: Chat, by: User, name: str, topic: str, visibility: str) -> Chat:
+    """The room's owner renames it, sets its topic or makes it public or private; its
+    members' chat lists and its open pages show the change after commit."""
+    require_room_owner(user=by, chat=chat)
+    # Every field's error at once, so that the form shows them together.
+    errors: dict[str, list[str]] = {}
+    try:
+        name = clean_room_name(name)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    try:
+        topic = clean_topic(topic)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    try:
+        check_visibility(visibility)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    if (name, topic, visibility) == (chat.name, chat.topic, chat.visibility):
+        return chat
+    limits.hit("room", by.pk, message="You are changing rooms too fast.")
+    chat.name, chat.topic, chat.visibility = name, topic, visibility
+    chat.save(update_fields=["name", "topic", "visibility"])
+    transaction.on_commit(partial(room_changed, chat), robust=True)
+    return chat
+
+
+def room_changed(chat: Chat) -> None:
+    """Push a room's new name and topic to its members' chat lists and its open pages."""
+    broadcast.chat_updated(chat, html=render_to_string(CHAT_TITLE, {"chat": chat}))
 
 
 @transaction.atomic
@@ -59,7 +124,9 @@ def join_chat(*, user: User, chat: Chat) -> Membership:
     """Join a public room; joining twice is harmless."""
     if not chat.is_public:
         raise PermissionDenied("Only public rooms can be joined.")
-    membership, _ = Membership.objects.get_or_create(user=user, chat=chat)
+    membership, created = Membership.objects.get_or_create(user=user, chat=chat)
+    if created:
+        transaction.on_commit(partial(broadcast.chat_added, chat.pk, user.pk), robust=True)
     return membership
 
 
@@ -84,7 +151,9 @@ def add_member(*, chat: Chat, by: User, user: User) -> Membership:
     if chat.kind != Chat.Kind.ROOM:
         raise PermissionDenied("Members can only be added to rooms.")
     require_owner(user=by, chat=chat)
-    membership, _ = Membership.objects.get_or_create(user=user, chat=chat)
+    membership, created = Membership.objects.get_or_create(user=user, chat=chat)
+    if created:
+        transaction.on_commit(partial(broadcast.chat_added, chat.pk, user.pk), robust=True)
     return membership
 
 
@@ -123,4 +192,6 @@ def open_direct_chat(*, user: User, other: User) -> tuple[Chat, bool]:
         # Both opened it at once: the other transaction's chat is the one.
         return Chat.objects.get(direct_key=key), False
     Membership.objects.bulk_create([Membership(user=low, chat=chat), Membership(user=high, chat=chat)])
+    for person in (low, high):
+        transaction.on_commit(partial(broadcast.chat_added, chat.pk, person.pk), robust=True)
     return chat, True
