@@ -13,9 +13,13 @@ import pytest
 import websockets
 
 from chat.tests.conftest import Processes
-from chat.tests.test_delivery import Cluster, cluster
+from chat.tests import test_delivery
+from chat.tests.test_delivery import Cluster
 
 pytestmark = pytest.mark.delivery
+
+# The delivery tests' fixture: two daphne processes' worth of PostgreSQL and Redis.
+cluster = test_delivery.cluster
 
 CARRIER = re.compile(r'<div id="sidebar-update"[^>]*data-action="(\w+)" data-chat-id="(\d+)"')
 
