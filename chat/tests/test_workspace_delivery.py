@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import websockets
 
-from chat.tests.conftest import Processes
 from chat.tests import test_delivery
+from chat.tests.conftest import Processes
 from chat.tests.test_delivery import Cluster
 
 pytestmark = pytest.mark.delivery
