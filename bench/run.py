@@ -8,7 +8,9 @@ Servers (the columns): the seed's consumer (the baseline, bench.seed), the chat 
 daphne (the default deployment), the chat on uvicorn with uvloop and websockets, and a
 bare `websockets` broadcast (the floor, bench.floor). Scenarios: `idle`, `fanout`
 (with the burst), `rooms`, and `redis` (the chat on two processes sharing Redis and
-PostgreSQL, against one). See bench/README.md for what each measures.
+PostgreSQL, against one), and `http` (room page and form post rates of one daphne
+against deploy/'s gunicorn + daphne behind nginx, bench/http.py). See bench/README.md for
+what each measures.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ HOST = "127.0.0.1"
 SERVER_START_TIMEOUT = 60.0
 SERVERS = ("seed", "daphne", "uvicorn", "floor")
 OURS = ("daphne", "uvicorn")
-SCENARIOS = ("idle", "fanout", "rooms", "redis")
+SCENARIOS = ("idle", "fanout", "rooms", "redis", "http")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 BENCH_DATABASE = "chat_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -56,6 +58,10 @@ PACKAGES = (
     "Twisted",
 )
 # Variables of this process that must not reach a server: each is configured here alone.
+# One key for the whole run: the sessions made while preparing the data must still be
+# valid for the servers that read them.
+SECRET_KEY = secrets.token_urlsafe(50)
+
 SERVER_VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
@@ -225,7 +231,7 @@ class Bench:
         settings = {
             "DATABASE_URL": database_url,
             "DEBUG": "false",
-            "SECRET_KEY": secrets.token_urlsafe(50),
+            "SECRET_KEY": SECRET_KEY,
             # The benchmark's clients post far faster than a person: lift the limits.
             "MESSAGE_RATE": "100000000/minute",
             "FRAME_RATE": "100000000/second",
@@ -588,7 +594,7 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
         processes = Processes(Path(directory))
         bench = Bench(sizes, processes, Path(directory))
         try:
-            single = [scenario for scenario in arguments.only if scenario != "redis"]
+            single = [scenario for scenario in arguments.only if scenario not in ("redis", "http")]
             if single:
                 results["scenarios"].update(bench.single_process(single, arguments.servers))
             if "redis" in arguments.only:
@@ -599,6 +605,15 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
                     two = path("messages_per_s")(shared.get("capacity_2", {}).get(kind, {}))
                     if one and two:
                         results["scenarios"].setdefault("scale", {})[kind] = {"ratio": round(two / one, 2)}
+            if "http" in arguments.only:
+                from bench import http
+
+                layouts = argparse.Namespace(
+                    duration=2.0 if arguments.small else 10.0,
+                    layouts=",".join(http.LAYOUTS),
+                    redis=http.REDIS_URL,
+                )
+                results["scenarios"]["http"] = http.run(layouts)
         finally:
             processes.stop_all()
     results["seconds"] = round(time.monotonic() - started, 1)
@@ -621,6 +636,10 @@ def report(results: dict[str, Any]) -> str:
     for name, figure, met in targets(results):
         verdict = "n/a" if met is None else ("met" if met else "MISSED")
         lines.append(f"  {verdict:6} {name}: {figure}")
+    if "http" in results["scenarios"]:
+        from bench import http
+
+        lines += ["", "HTTP (bench/http.py, 16 clients):", http.table(results["scenarios"]["http"])]
     lines.append(f"\nThe benchmark took {results['seconds']:.0f} s.")
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 
-from chat.models import MESSAGE_MAX_LENGTH, ROOM_NAME_MAX_LENGTH, VISIBILITY_ERROR, Chat
+from chat.models import MESSAGE_MAX_LENGTH, ROOM_NAME_MAX_LENGTH, TOPIC_MAX_LENGTH, VISIBILITY_ERROR, Chat
 
 
 class Form(forms.Form):
@@ -69,3 +69,29 @@ class PersonForm(Form):
             return User.objects.get(username=username, is_active=True)
         except User.DoesNotExist:
             raise forms.ValidationError(f"Nobody is called {username}.") from None
+
+
+class RoomSettingsForm(Form):
+    # Types only, as for a new room: services.update_room checks the name, the topic and
+    # the visibility with the rules that create_room uses.
+    name = forms.CharField(
+        label="Name", required=False, widget=forms.TextInput(attrs={"maxlength": ROOM_NAME_MAX_LENGTH})
+    )
+    topic = forms.CharField(
+        label="Topic",
+        required=False,
+        widget=forms.TextInput(attrs={"maxlength": TOPIC_MAX_LENGTH}),
+        help_text="One line, shown under the room's name.",
+    )
+    visibility = forms.ChoiceField(
+        label="Visibility",
+        choices=Chat.Visibility.choices,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": VISIBILITY_ERROR, "required": VISIBILITY_ERROR},
+        help_text="Anyone can find and join a public room; a private one only by invitation.",
+    )
+
+    @classmethod
+    def of(cls, chat: Chat) -> RoomSettingsForm:
+        """The form filled with the room's settings as they are."""
+        return cls(initial={"name": chat.name, "topic": chat.topic, "visibility": chat.visibility})

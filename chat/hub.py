@@ -84,7 +84,8 @@ class Outbox:
         self.chat_id = chat_id
         self.watching = set(watching)
         self.limit = limit if limit is not None else settings.CHAT_SEND_BUFFER_BYTES
-        self.queue: deque[str] = deque()
+        # Texts waiting for the socket, each with its frame made once for every recipient (if any).
+        self.queue: deque[tuple[str, Any]] = deque()
         self.queued_bytes = 0
         self.writer: asyncio.Task[None] | None = None
         self.overflowed = False
@@ -111,7 +112,7 @@ class Outbox:
             self.queued_bytes = 0
             self.on_overflow()
             return
-        self.queue.append(text)
+        self.queue.append((text, prepared))
         self.queued_bytes += len(text)
         if protocol is None and self.writer is None:
             self.writer = asyncio.get_running_loop().create_task(self.write())
@@ -124,14 +125,17 @@ class Outbox:
         self.paused = False
         protocol = self.protocol
         while self.queue and not self.paused and protocol is not None and daphne_adapter.is_open(protocol):
-            text = self.queue.popleft()
+            text, prepared = self.queue.popleft()
             self.queued_bytes -= len(text)
-            protocol.sendMessage(text.encode())
+            if prepared is not None:
+                protocol.sendPreparedMessage(prepared)
+            else:
+                protocol.sendMessage(text.encode())
 
     async def write(self) -> None:
         try:
             while self.queue:
-                text = self.queue.popleft()
+                text, _ = self.queue.popleft()
                 self.queued_bytes -= len(text)
                 await self.send({"type": "websocket.send", "text": text})
         except OSError:

@@ -7,6 +7,8 @@ urlpatterns = [
     # Unauthenticated and cheap: for load balancers and supervisors (chat/health.py).
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Before chat.urls: rooms:members now serves /chats/<id>/members/ (GET and POST).
+    path("", include("chat.room_urls")),
     path("", include("chat.urls")),
     path("accounts/", include("chat.account_urls")),
     path("api/", include("chat.api.urls")),

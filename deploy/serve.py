@@ -65,9 +65,11 @@ class Options:
                 "chats through Redis (e.g. REDIS_URL=redis://127.0.0.1:6379/0). "
                 "For one process without Redis, run a single daphne (see the README)."
             )
-        nginx = env.get("NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
+        nginx = env.get("NGINX_BINARY") or shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(nginx).exists():
-            raise LayoutError("nginx is not installed (apt-get install -y nginx), or set NGINX=<path>.")
+            raise LayoutError(
+                "nginx is not installed (apt-get install -y nginx), or set NGINX_BINARY=<path>."
+            )
         return cls(
             host=env.get("HOST") or LOOPBACK,
             port=int(env.get("PORT") or 8000),
@@ -96,7 +98,7 @@ def render_nginx(
     options: Options,
     runtime: Path,
     static_root: str,
-    http_port: int,
+    http_ports: list[int],
     socket_ports: list[int],
     template: str | None = None,
 ) -> str:
@@ -108,7 +110,7 @@ def render_nginx(
         "host": options.host,
         "port": str(options.port),
         "static_root": static_root.rstrip("/"),
-        "http_upstream": f"{LOOPBACK}:{http_port}",
+        "http_upstreams": "\n".join(f"        server {LOOPBACK}:{port};" for port in http_ports),
         "socket_upstreams": "\n".join(
             f"        server {LOOPBACK}:{port} max_fails=1 fail_timeout=2s;" for port in socket_ports
         ),
@@ -132,7 +134,8 @@ class Layout:
     stopping: bool = False
 
     def manage(self, *args: str) -> str:
-        done = subprocess.run(
+        # Every argv here is this module's own: no input from outside reaches a command line.
+        done = subprocess.run(  # noqa: S603
             [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
         )
         if done.returncode != 0:
@@ -149,7 +152,7 @@ class Layout:
         self.manage("migrate", "--noinput")
 
     def spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(argv, cwd=ROOT, env=self.env)
+        return subprocess.Popen(argv, cwd=ROOT, env=self.env)  # noqa: S603
 
     def start_gunicorn(self) -> None:
         self.http_port = self.http_port or free_port()
@@ -215,7 +218,7 @@ class Layout:
                 options=self.options,
                 runtime=self.runtime,
                 static_root=static_root,
-                http_port=self.http_port,
+                http_ports=[self.http_port],
                 socket_ports=self.socket_ports,
             )
         )
@@ -230,8 +233,7 @@ class Layout:
         """One at a time, so that the others keep serving: pages reconnect and catch up."""
         for index, process in enumerate(self.daphnes):
             if process is not None:
-                process.terminate()
-                process.wait(timeout=STOP_TIMEOUT)
+                self.end(process, signal.SIGTERM)
             self.start_daphne(index)
             restarted = self.daphnes[index]
             assert restarted is not None
@@ -273,6 +275,18 @@ class Layout:
         self.stop()
         return 0
 
+    @staticmethod
+    def end(process: subprocess.Popen[bytes], signum: int | None, timeout: float = STOP_TIMEOUT) -> None:
+        """Send the signal (if any), wait for the exit, and kill what outlives the timeout."""
+        if signum is not None and process.poll() is None:
+            process.send_signal(signum)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log(f"pid {process.pid} did not exit within {timeout:.0f} s: killing it")
+            process.kill()
+            process.wait()
+
     def stop(self) -> None:
         """nginx stops accepting; the socket processes close their sockets (1012) and exit;
         gunicorn's workers finish their requests."""
@@ -284,11 +298,7 @@ class Layout:
                 process.send_signal(signal.SIGQUIT if process is self.nginx else signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         for process in processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            self.end(process, None, max(0.1, deadline - time.monotonic()))
         shutil.rmtree(self.runtime, ignore_errors=True)
         log("stopped")
 

@@ -27,6 +27,8 @@ from chat.services.membership import (
     leave_chat,
     open_direct_chat,
     remove_member,
+    require_room_owner,
+    update_room,
 )
 from chat.services.messages import (
     check_can_edit,
@@ -61,7 +63,9 @@ __all__ = [
     "open_direct_chat",
     "post_message",
     "remove_member",
+    "require_room_owner",
     "revoke_token",
     "sign_out_everywhere",
+    "update_room",
     "validate_text",
 ]

@@ -43,9 +43,9 @@ def require_owner(*, user: User, chat: Chat) -> None:
 
 
 def require_room_owner(*, user: User, chat: Chat) -> None:
-    """Only a room (not a direct chat) has settings, and only its owner changes them."""
+    """Only a room's owner manages it (its members and its settings); a direct chat has no owner."""
     if chat.kind != Chat.Kind.ROOM:
-        raise PermissionDenied("Only rooms have settings.")
+        raise PermissionDenied("Only a room's owner can do that.")
     require_owner(user=user, chat=chat)
 
 

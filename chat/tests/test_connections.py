@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from chat.tests.conftest import Processes, free_port, missing
-from chat.tests.test_delivery import ACK, ERROR
+from chat.tests.test_delivery import ACK, ERROR, SETUP
 
 pytestmark = pytest.mark.process
 
@@ -40,29 +40,6 @@ SECONDS = float(os.environ.get("CHAT_LOAD_SECONDS", 15))
 POOL_SIZE = 8
 MAX_CONNECTIONS = 30
 DATABASE = "chat"
-
-# People in General, each with a session and an API token: their names in, JSON out.
-SETUP = """
-import json, sys
-from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
-from rest_framework.authtoken.models import Token
-from chat.models import Chat, Membership
-general = Chat.objects.get(name="General")
-people = {}
-for name in sys.argv[-1].split(","):
-    user = User.objects.create_user(name)
-    Membership.objects.get_or_create(user=user, chat=general)
-    session = SessionStore()
-    session.update({
-        "_auth_user_id": str(user.pk),
-        "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
-        "_auth_user_hash": user.get_session_auth_hash(),
-    })
-    session.create()
-    people[name] = {"session": session.session_key, "token": Token.objects.create(user=user).key}
-print(json.dumps({"chat": general.pk, "people": people}))
-"""
 
 
 def postgres_binaries() -> Path | None:

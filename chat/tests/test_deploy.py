@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import os
 import random
 import re
@@ -32,7 +31,6 @@ from typing import IO, Any
 import pytest
 
 from chat.tests.conftest import PROJECT_ROOT, Processes, free_port, missing
-from chat.tests.test_connections import SETUP
 from chat.tests.test_delivery import (
     Burst,
     Cluster,
@@ -95,15 +93,6 @@ def test_nginx_accepts_the_generated_configuration(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-class Deployed(Cluster):
-    """test_delivery's cluster, with nginx as its one server."""
-
-    def add_people(self, *names: str) -> None:
-        created = json.loads(Processes.python(self.env, SETUP, ",".join(names)))
-        self.chat_id = created["chat"]
-        self.people.update(created["people"])
-
-
 @dataclass
 class Deployment:
     url: str
@@ -149,7 +138,7 @@ def deployment() -> Iterator[Deployment]:
     directory = tempfile.mkdtemp(prefix="chat-deploy-")
     redis = RedisServer(directory)
     redis.start()
-    cluster = Deployed(directory, database, redis)
+    cluster = Cluster(directory, database, redis)
     port = free_port()
     # The sessions that add_people makes are signed with the servers' key.
     cluster.env["SECRET_KEY"] = secret = secrets.token_urlsafe(50)
@@ -218,14 +207,19 @@ def test_browser_chat_through_nginx(sign_up: Callable[..., Any], deployment: Dep
     page's stylesheet and scripts come from nginx's static files."""
     from playwright.sync_api import expect
 
-    from chat.tests.test_browser import messages_with, open_chat, send
+    from chat.tests.test_browser import messages_with, send, wait_for_socket
 
+    with psycopg_connect(deployment.cluster.database) as connection:
+        row = connection.execute("SELECT id FROM chat_chat WHERE name = 'General'").fetchone()
+    assert row is not None
     alice = sign_up("alice")
     bob = sign_up("bob")
     assets: list[str] = []
     bob.on("response", lambda response: assets.append(f"{response.status} {response.url}"))
-    open_chat(alice)
-    open_chat(bob)
+    for page in (alice, bob):
+        page.goto(f"/chats/{row[0]}/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("General")
+        wait_for_socket(page)
     text = f"Through nginx {uuid.uuid4().hex[:8]}"
     send(alice, text)
     expect(messages_with(bob, text)).to_have_count(1)
@@ -331,3 +325,31 @@ def test_rolling_restart_of_a_socket_process(deployment: Deployment) -> None:
         assert time.monotonic() < deadline, f"serve.py did not start it again: {after}\n{deployment.output()}"
         time.sleep(0.2)
     assert re.search(r"socket process \d exited", deployment.output())
+
+
+def test_sighup_restarts_the_socket_processes_one_at_a_time(deployment: Deployment) -> None:
+    """SIGHUP to serve.py (a deploy) replaces both socket processes, one at a time: the site
+    stays ready throughout, and a socket opened afterwards works."""
+    before = deployment.socket_processes()
+    deployment.process.send_signal(signal.SIGHUP)
+    answers_during: list[bool] = []
+    deadline = time.monotonic() + 90
+    while set(deployment.socket_processes()) & set(before) or len(deployment.socket_processes()) != 2:
+        assert time.monotonic() < deadline, (
+            f"SIGHUP did not replace the socket processes\n{deployment.output()}"
+        )
+        answers_during.append(answers(f"{deployment.url}/readyz"))
+        time.sleep(0.2)
+    print(f"\n[SIGHUP] /readyz answered 200 {sum(answers_during)} of {len(answers_during)} times meanwhile")
+    assert all(answers_during)
+    cluster = deployment.cluster
+    cluster.add_people("after_hup")
+
+    async def scenario() -> None:
+        client = PageClient(cluster, "after_hup", 0)
+        await reconnect(client)
+        await client.send("after the deploy", str(uuid.uuid4()))
+        await wait_for(lambda: len(client.acked) == 1, what="the acknowledgement after SIGHUP")
+        await client.close()
+
+    run(scenario)

@@ -197,6 +197,13 @@ class AccessLogTests(TestCase):
             self.client.get("/healthz", headers={"Cookie": "sessionid=abc"})
         assert logs.records[0].__dict__["user_id"] is None
 
+    async def test_logs_under_asgi_too(self) -> None:
+        """Under an ASGI server (the async middleware chain) a request logs its line as well."""
+        with self.assertLogs("chat.access", level="INFO") as logs:
+            response = await self.async_client.get("/healthz")
+        assert response.status_code == 200
+        assert logs.records[0].getMessage().startswith("GET /healthz 200 ")
+
     def test_socket_session_line(self) -> None:
         """A socket session logs its user, chat, close code and length, as text or JSON."""
         with self.assertLogs("chat.access", level="INFO") as logs:
