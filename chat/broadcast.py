@@ -176,7 +176,12 @@ def publish(group: str, event: dict[str, Any]) -> None:
     """
     layer = shared_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(group, event)
+        if daphne_adapter.stopping.is_set():
+            # async_to_sync would hand the send to the server's event loop, which is
+            # stopping and may never run it: the thread, and the process, would hang.
+            asyncio.run(layer.group_send(group, event))
+        else:
+            async_to_sync(layer.group_send)(group, event)
         return
     for loop, local_hub in list(_hubs.items()):
         if not loop.is_closed():

@@ -8,10 +8,11 @@ import re
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import SyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connections
 
 from chat import access_log, broadcast, frames
 from chat.limits import parse_rate
@@ -46,6 +47,32 @@ def socket_chats(user: User | AnonymousUser, chat_id: int | None) -> tuple[Chat 
     if chat_id not in chat_ids:
         return None
     return Chat.objects.get(pk=chat_id), chat_ids
+
+
+class FrameSyncToAsync(SyncToAsync):
+    """Runs a socket's database work (its connect, its frames) in the one thread that every
+    socket shares, keeping that thread's database connection from frame to frame.
+
+    Requests close their connections when they end (CONN_MAX_AGE=0: under an ASGI server
+    each request has a thread of its own, and a kept connection would outlive it). Frames
+    are many and small: opening a SQLite connection for each (with its pragmas) was a third
+    of a message's cost. A connection that failed is replaced before the next frame, as
+    Django does between requests.
+    """
+
+    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        for connection in connections.all(initialized_only=True):
+            if (
+                connection.connection is not None
+                and connection.errors_occurred
+                and not connection.is_usable()
+            ):
+                connection.close()
+        return super().thread_handler(loop, *args, **kwargs)
+
+
+def frame_sync_to_async(function: Any) -> Any:
+    return FrameSyncToAsync(function, thread_sensitive=True)
 
 
 class FrameRate:
@@ -104,7 +131,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = self.scope["user"]
         self.rate = FrameRate()
         self.typed_at = 0.0
-        found = await database_sync_to_async(socket_chats)(
+        found = await frame_sync_to_async(socket_chats)(
             self.user, self.scope["url_route"]["kwargs"].get("chat_id")
         )
         await self.accept()
@@ -155,9 +182,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if now - self.typed_at < TYPING_INTERVAL:
                 return
             self.typed_at = now
-        reply = await database_sync_to_async(frames.handle)(
-            user=self.user, chat=self.chat, text_data=text_data
-        )
+        reply = await frame_sync_to_async(frames.handle)(user=self.user, chat=self.chat, text_data=text_data)
         if reply and self.outbox is not None:
             self.outbox.push(reply)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -108,6 +109,8 @@ def close_for_restart(protocol: Any) -> None:
 
 # How long a stopping daphne waits for its close frames to reach the clients.
 CLOSE_GRACE_SECONDS = 1.0
+# Set once daphne has been told to stop: its event loop will soon run no more.
+stopping = threading.Event()
 
 
 def before_shutdown(callback: Callable[[], None]) -> None:
@@ -116,6 +119,7 @@ def before_shutdown(callback: Callable[[], None]) -> None:
     from twisted.internet import reactor, task
 
     def run() -> Any:
+        stopping.set()
         callback()
         # The reactor drops connections without flushing them once shutdown goes on.
         return task.deferLater(reactor, CLOSE_GRACE_SECONDS, lambda: None)
