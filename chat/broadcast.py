@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 DETAIL = "chat/chat_detail.html"
 SIDEBAR = "chat/sidebar.html"
+# The chat's title and topic, in its page's header.
+CHAT_TITLE = "chat/room_settings.html#chat_title"
 
 
 # Rendering: once per message version, the same bytes for every viewer.
@@ -95,9 +97,9 @@ def message_changed(message: Message) -> None:
     )
 
 
-def chat_updated(chat: Chat, html: str = "") -> None:
-    """A chat was renamed (or its topic changed): its members' chat lists, and `html` for
-    the pages that have it open."""
+def chat_updated(chat: Chat) -> None:
+    """A room was renamed, or its topic or visibility changed: its title in the pages that
+    have it open, and its entry in its members' chat lists."""
     from chat.models import Message
 
     chat.last_message = Message.objects.filter(chat=chat).with_author().order_by("-pk").first()  # type: ignore[attr-defined]
@@ -106,7 +108,7 @@ def chat_updated(chat: Chat, html: str = "") -> None:
         {
             "type": HTML_EVENT,
             "chat_id": chat.pk,
-            "html": html,
+            "html": render_to_string(CHAT_TITLE, {"chat": chat}),
             "sidebar": render_sidebar_update(chat, "update"),
         },
     )

@@ -35,7 +35,7 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
 
     class Meta:
         model = Chat
-        fields = ["id", "name", "kind", "visibility", "created_at", "role"]
+        fields = ["id", "name", "kind", "visibility", "topic", "created_at", "role"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ChoiceField(choices=Membership.Role.choices, allow_null=True))
@@ -57,6 +57,16 @@ class RoomCreateSerializer(serializers.Serializer[Any]):
         choices=Chat.Visibility.choices,
         default=Chat.Visibility.PUBLIC,
         error_messages={"invalid_choice": VISIBILITY_ERROR},
+    )
+
+
+class RoomUpdateSerializer(serializers.Serializer[Any]):
+    """A room's settings, each optional: what is left out stays as it is."""
+
+    name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    topic = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    visibility = serializers.ChoiceField(
+        choices=Chat.Visibility.choices, required=False, error_messages={"invalid_choice": VISIBILITY_ERROR}
     )
 
 

@@ -49,6 +49,7 @@ from chat.serializers import (
     MessageQuerySerializer,
     MessageSerializer,
     RoomCreateSerializer,
+    RoomUpdateSerializer,
     TokenSerializer,
     UserChoiceSerializer,
     UserQuerySerializer,
@@ -182,6 +183,26 @@ class ChatDetail(generics.GenericAPIView[Chat]):
     @extend_schema(summary="A chat", responses={200: ChatSerializer, **errors(404)})
     def get(self, request: Request, chat_id: int) -> Response:
         chat = services.get_visible_chat(user=signed_in(request), chat_id=chat_id)
+        return Response(self.get_serializer(chat).data)
+
+    @extend_schema(
+        summary="Change a room's name, topic or visibility (its owner)",
+        description="Fields left out stay as they are. Members' pages and chat lists show the change live.",
+        request=RoomUpdateSerializer,
+        parameters=[RETRY_AFTER],
+        responses={200: ChatSerializer, **errors(*BODY, 404, 429)},
+    )
+    def patch(self, request: Request, chat_id: int) -> Response:
+        user = signed_in(request)
+        chat = services.get_visible_chat(user=user, chat_id=chat_id)
+        data = validated(RoomUpdateSerializer, request.data)
+        chat = services.update_room(
+            chat=chat,
+            by=user,
+            name=data.get("name", chat.name),
+            topic=data.get("topic", chat.topic),
+            visibility=data.get("visibility", chat.visibility),
+        )
         return Response(self.get_serializer(chat).data)
 
 

@@ -8,13 +8,11 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
-from django.template.loader import render_to_string
 
 from chat import broadcast, limits
 from chat.models import ROOM_NAME_MAX_LENGTH, TOPIC_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership
 
 # The room's name and topic as its open pages show them in their header (id="chat-title").
-CHAT_TITLE = "chat/room_settings.html#chat_title"
 
 
 def get_visible_chat(*, user: User | AnonymousUser, chat_id: int) -> Chat:
@@ -110,13 +108,8 @@ def update_room(*, chat: Chat, by: User, name: str, topic: str, visibility: str)
     limits.hit("room", by.pk, message="You are changing rooms too fast.")
     chat.name, chat.topic, chat.visibility = name, topic, visibility
     chat.save(update_fields=["name", "topic", "visibility"])
-    transaction.on_commit(partial(room_changed, chat), robust=True)
+    transaction.on_commit(partial(broadcast.chat_updated, chat), robust=True)
     return chat
-
-
-def room_changed(chat: Chat) -> None:
-    """Push a room's new name and topic to its members' chat lists and its open pages."""
-    broadcast.chat_updated(chat, html=render_to_string(CHAT_TITLE, {"chat": chat}))
 
 
 @transaction.atomic

@@ -203,10 +203,10 @@ class ChatTests(APITestCase):
         assert "Secret" not in str(theirs)
 
     def test_chat_shape(self):
-        """A chat keeps the seed's id and name, and adds kind, visibility, created_at and your role."""
+        """A chat keeps the seed's id and name, and adds kind, visibility, topic, created_at and your role."""
         user = make_user()
         body = api(user).get(f"/api/chats/{general().pk}/").json()
-        assert set(body) == {"id", "name", "kind", "visibility", "created_at", "role"}
+        assert set(body) == {"id", "name", "kind", "visibility", "topic", "created_at", "role"}
         assert body["id"] == general().pk
         assert (body["name"], body["kind"], body["visibility"], body["role"]) == (
             "General",
@@ -732,6 +732,7 @@ class SchemaTests(APITestCase):
             ("POST", "/api/chats/"),
             ("POST", "/api/chats/direct/"),
             ("GET", "/api/chats/{chat_id}/"),
+            ("PATCH", "/api/chats/{chat_id}/"),
             ("POST", "/api/chats/{chat_id}/join/"),
             ("POST", "/api/chats/{chat_id}/leave/"),
             ("GET", "/api/chats/{chat_id}/members/"),
@@ -854,3 +855,25 @@ class AuthorizationMatrixTests(TestCase):
                     else:
                         assert after != before
         assert cells == len(requests) * len(CALLERS) == 72
+
+
+class RoomSettingsTests(APITestCase):
+    def test_owner_changes_settings_others_cannot(self):
+        """PATCH /api/chats/<id>/: the owner renames; a member gets 403, an outsider of a private room 404;
+        bad input gets the service's words; fields left out stay."""
+        owner, member, outsider = make_user(), make_user(), make_user()
+        room = make_room(owner, "Plans", Chat.Visibility.PRIVATE)
+        services.add_member(chat=room, by=owner, user=member)
+        path = f"/api/chats/{room.pk}/"
+        with self.captureOnCommitCallbacks(execute=True):
+            changed = api(owner).patch(path, {"topic": "Q3 <roadmap>"})
+        assert changed.status_code == 200
+        assert changed.json()["topic"] == "Q3 <roadmap>" and changed.json()["name"] == "Plans"
+        assert changed.json()["visibility"] == "private"
+        assert api(member).patch(path, {"name": "Mine"}).status_code == 403
+        assert api(outsider).patch(path, {"name": "Mine"}).status_code == 404
+        too_long = api(owner).patch(path, {"name": "n" * 101})
+        assert too_long.status_code == 400
+        assert too_long.json() == {"name": ["A room name has at most 100 characters."]}
+        room.refresh_from_db()
+        assert room.name == "Plans" and room.topic == "Q3 <roadmap>"

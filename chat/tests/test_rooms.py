@@ -342,17 +342,16 @@ class UpdateRoomServiceTests(RoomTestCase):
 
     def test_pushed_after_commit(self):
         """Members' chat lists and open pages get the new name and topic once it is committed."""
-        with mock.patch.object(broadcast, "chat_updated") as updated:
-            with self.captureOnCommitCallbacks(execute=False) as callbacks:
-                services.update_room(
-                    chat=self.room, by=self.owner, name="Plans B", topic="<b>soon</b>", visibility="private"
-                )
-            updated.assert_not_called()
-            for callback in callbacks:
-                callback()
-        [call] = updated.call_args_list
-        assert call.args == (self.room,)
-        html = call.kwargs["html"]
+        listener = SocketListener(self.room)
+        self.addCleanup(listener.close)
+        with self.captureOnCommitCallbacks(execute=False) as callbacks:
+            services.update_room(
+                chat=self.room, by=self.owner, name="Plans B", topic="<b>soon</b>", visibility="private"
+            )
+        assert listener.pending() == []
+        for callback in callbacks:
+            callback()
+        [html] = listener.pending()
         assert html.lstrip().startswith('<div id="chat-title"')
         assert "Plans B" in html and "&lt;b&gt;soon&lt;/b&gt;" in html and "private" in html
 
