@@ -124,3 +124,40 @@ def test_chat_lists_typing_and_presence_cross_processes(cluster):
             await socket.close()
 
     asyncio.run(scenario())
+
+
+SIGN_OUT_EVERYWHERE = """
+import sys
+from django.contrib.auth.models import User
+from chat import services
+services.sign_out_everywhere(user=User.objects.get(username=sys.argv[-1]))
+"""
+
+
+def test_signing_out_everywhere_closes_sockets_on_every_process(cluster):
+    """Ann signs out everywhere (here from a third process): her sockets on both daphne
+    processes close with 1012 within seconds, and her old session can't reconnect."""
+    a, b = cluster.start(), cluster.start()
+    cluster.add_people("ann", "ben")
+
+    async def scenario() -> None:
+        sockets = [await connect(cluster, a, "ann", cluster.chat_id), await connect(cluster, b, "ann", None)]
+        ben = await connect(cluster, b, "ben", cluster.chat_id)
+        await asyncio.to_thread(Processes.python, cluster.env, SIGN_OUT_EVERYWHERE, "ann")
+        for socket in sockets:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async with asyncio.timeout(5):
+                    while True:
+                        await socket.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        again = await connect(cluster, a, "ann", cluster.chat_id)
+        with pytest.raises(websockets.ConnectionClosed) as refused:
+            async with asyncio.timeout(5):
+                await again.recv()
+        assert refused.value.rcvd is not None and refused.value.rcvd.code == 4003
+        # Ben's socket is untouched.
+        await ben.send(json.dumps({"text": "still here"}))
+        assert "still here" in await next_matching(ben, "still here")
+        await ben.close()
+
+    asyncio.run(scenario())
