@@ -20,7 +20,6 @@ from chat.account_views import client_address, too_many
 from chat.forms import MessageForm, PersonForm, RoomForm
 from chat.limits import RateLimited
 from chat.models import Chat, Membership, Message, page_context, sidebar
-from chat.services.messages import check_can_delete
 
 DETAIL = "chat/chat_detail.html"
 EDIT = "chat/message_form.html"
@@ -288,7 +287,7 @@ def message_delete(request: AuthedRequest, chat_id: int, message_id: int) -> Htt
     """GET: the confirmation page (without JavaScript; with it, a dialog asks). POST: delete."""
     message = get_chat_message(request, chat_id, message_id)
     if request.method == "GET":
-        check_can_delete(message=message, user=request.user)
+        services.check_can_delete(message=message, user=request.user)
         return render(request, "chat/message_delete.html", {"chat": message.chat, "message": message})
     services.delete_message(message=message, user=request.user)
     if request.htmx:

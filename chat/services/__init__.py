@@ -31,6 +31,7 @@ from chat.services.membership import (
     update_room,
 )
 from chat.services.messages import (
+    check_can_delete,
     check_can_edit,
     delete_message,
     edit_message,
@@ -43,6 +44,7 @@ from chat.services.messages import (
 __all__ = [
     "add_member",
     "change_password",
+    "check_can_delete",
     "check_can_edit",
     "check_login_attempt",
     "check_signup_attempt",

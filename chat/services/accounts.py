@@ -24,6 +24,7 @@ from rest_framework.authtoken.models import Token
 
 from chat import broadcast, limits
 from chat.models import Chat, Membership
+from chat.services.membership import latest_message_id
 
 
 @transaction.atomic
@@ -39,7 +40,10 @@ def join_auto_rooms(*, user: User) -> None:
     made by sign-up, the admin, `createsuperuser` or a script joins alike.
     """
     Membership.objects.bulk_create(
-        [Membership(user=user, chat=chat) for chat in Chat.objects.filter(auto_join=True)],
+        [
+            Membership(user=user, chat=chat, last_read_message_id=latest_message_id(chat.pk))
+            for chat in Chat.objects.filter(auto_join=True)
+        ],
         ignore_conflicts=True,
     )
 

@@ -10,9 +10,14 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 
 from chat import broadcast, limits
-from chat.models import ROOM_NAME_MAX_LENGTH, TOPIC_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership
+from chat.models import ROOM_NAME_MAX_LENGTH, TOPIC_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership, Message
 
 # The room's name and topic as its open pages show them in their header (id="chat-title").
+
+
+def latest_message_id(chat_id: int) -> int | None:
+    """A newcomer starts with the chat read: its history is there to scroll, not unread."""
+    return Message.objects.filter(chat_id=chat_id).order_by("-pk").values_list("pk", flat=True).first()
 
 
 def get_visible_chat(*, user: User | AnonymousUser, chat_id: int) -> Chat:
@@ -117,7 +122,9 @@ def join_chat(*, user: User, chat: Chat) -> Membership:
     """Join a public room; joining twice is harmless."""
     if not chat.is_public:
         raise PermissionDenied("Only public rooms can be joined.")
-    membership, created = Membership.objects.get_or_create(user=user, chat=chat)
+    membership, created = Membership.objects.get_or_create(
+        user=user, chat=chat, defaults={"last_read_message_id": latest_message_id(chat.pk)}
+    )
     if created:
         transaction.on_commit(partial(broadcast.chat_added, chat.pk, user.pk), robust=True)
     return membership
@@ -144,7 +151,9 @@ def add_member(*, chat: Chat, by: User, user: User) -> Membership:
     if chat.kind != Chat.Kind.ROOM:
         raise PermissionDenied("Members can only be added to rooms.")
     require_owner(user=by, chat=chat)
-    membership, created = Membership.objects.get_or_create(user=user, chat=chat)
+    membership, created = Membership.objects.get_or_create(
+        user=user, chat=chat, defaults={"last_read_message_id": latest_message_id(chat.pk)}
+    )
     if created:
         transaction.on_commit(partial(broadcast.chat_added, chat.pk, user.pk), robust=True)
     return membership

@@ -89,8 +89,8 @@ def chat_id(page: Page) -> int:
 def open_chat(page: Page, name: str = "General", *, live: bool = True) -> None:
     """Follow the chat's link from the chat list; with `live`, wait until its socket is open."""
     page.goto("/chats/")
-    chats = page.get_by_role("list", name="Your chats")
-    # The link's name may go on with an unread count ("General 3 unread").
+    chats = page.get_by_role("navigation", name="Chats")
+    # The link's name goes on with its last message and maybe an unread count.
     chats.get_by_role("link", name=re.compile(rf"^{re.escape(name)}\b")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
     if live:

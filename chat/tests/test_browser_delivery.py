@@ -194,7 +194,7 @@ def test_edits_and_deletions_reach_other_pages_live(deployment, open_general):
     bob_log = bob.get_by_role("log", name="Messages")
     assert bob.locator(f"#message-{message_id} .message-edit").is_hidden()
     alice.locator(f"#message-{message_id}").get_by_role("link", name="Edit").click()
-    alice.get_by_label("Message", exact=True).fill("the typo, fixed")
+    alice.get_by_role("textbox", name="Edit message").fill("the typo, fixed")
     alice.get_by_role("button", name="Save").click()
     expect(bob_log.get_by_text("the typo, fixed")).to_be_visible()
     expect(bob.locator(f"#message-{message_id}")).to_contain_text("(edited)")

@@ -297,3 +297,21 @@ class ConcurrentPostTests(TransactionTestCase):
         assert [event for _, event in rows] == list(range(1, 81))
         chat.refresh_from_db()
         assert (chat.last_seq, chat.last_event) == (80, 80)
+
+
+class NewcomerTests(TestCase):
+    def test_a_newcomer_starts_with_the_history_read(self):
+        """A new account, someone joining or someone added sees the history, not a pile of unread."""
+        owner = make_user()
+        room = make_room(owner, "History")
+        for i in range(3):
+            services.post_message(chat=general(), user=owner, text=f"old {i}")
+            services.post_message(chat=room, user=owner, text=f"old {i}")
+        newcomer, joiner = make_user(), make_user()
+        assert unread_count(newcomer, general()) == 0
+        services.join_chat(user=joiner, chat=room)
+        assert unread_count(joiner, room) == 0
+        services.add_member(chat=room, by=owner, user=newcomer)
+        assert unread_count(newcomer, room) == 0
+        services.post_message(chat=room, user=owner, text="new")
+        assert unread_count(newcomer, room) == 1

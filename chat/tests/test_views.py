@@ -48,18 +48,40 @@ class AccountPageTests(TestCase):
 
 class ChatListTests(TestCase):
     def test_lists_my_chats_with_unread_counts_and_public_rooms(self):
-        """The list shows my chats with unread counts, and public rooms I can join, not private ones."""
+        """The list is the chat sidebar (a nav named Chats, each entry with its unread count),
+        with the total in the title, and public rooms I can join, not private ones."""
         me, other = make_user(), make_user()
         make_messages(general(), other, 3)
         public = make_room(other, name="Gardening")
         make_room(other, name="Secret plans", visibility=Chat.Visibility.PRIVATE)
         self.client.force_login(me)
         response = self.client.get("/chats/")
-        [membership] = response.context["memberships"]
+        [membership] = response.context["sidebar"]["rooms"]
         assert membership.chat == general() and membership.unread_count == 3
         assert list(response.context["joinable"]) == [public]
+        assert '<nav id="chat-sidebar" aria-label="Chats"' in response.text
+        assert f'data-chat-id="{general().pk}" data-unread="3"' in response.text
+        assert "<title>(3) Your chats · Chat</title>" in response.text
+        assert 'ws-connect="/ws/chats/"' in response.text
         assert "Gardening" in response.text
         assert "Secret plans" not in response.text
+
+    def test_nothing_unread_has_no_count_in_the_title(self):
+        """The title carries a count only while something is unread."""
+        self.client.force_login(make_user())
+        assert "<title>Your chats · Chat</title>" in self.client.get("/chats/").text
+
+    def test_sidebar_fragment(self):
+        """/chats/sidebar/ is the chat list alone, as of now, with the open chat marked."""
+        me = make_user()
+        room = make_room(me, name="Plans")
+        self.client.force_login(me)
+        response = self.client.get(f"/chats/sidebar/?open={room.pk}", headers=HTMX)
+        assert "<html" not in response.text
+        assert response.text.lstrip().startswith('<nav id="chat-sidebar"')
+        assert f'data-chat-id="{room.pk}" data-unread="0"\n     aria-current="page"' in response.text
+        assert f'data-chat-id="{general().pk}" data-unread="0"\n     \n' in response.text
+        assert self.client.get("/chats/sidebar/?open=x").status_code == 200
 
     def test_anonymous_is_sent_to_login(self):
         """Every chat page needs a signed-in user."""
@@ -115,11 +137,66 @@ class ChatPageTests(TestCase):
         assert '<label for="id_text" class="sr-only">Message</label>' in response.text
         assert f'data-author-id="{messages[-1].user_id}"' in response.text
 
-    def test_opening_a_chat_marks_it_read(self):
-        """Opening a chat clears its unread count."""
-        make_messages(self.chat, make_user(), 2)
-        self.client.get(self.chat.get_absolute_url())
+    def test_chat_page_has_the_sidebar_with_the_open_chat_marked(self):
+        """Beside the conversation: the person's chats, the open one marked."""
+        response = self.client.get(self.chat.get_absolute_url())
+        assert '<nav id="chat-sidebar" aria-label="Chats"' in response.text
+        assert f'data-chat-id="{self.chat.pk}" data-unread="0"\n     aria-current="page"' in response.text
+        assert f'hx-get="/chats/sidebar/?open={self.chat.pk}"' in response.text
+
+    def test_opening_a_chat_marks_nothing_read(self):
+        """Opening a chat leaves its messages unread (the page reports what was on screen);
+        a page without JavaScript loads the read pixel, which marks it read up to its last
+        message."""
+        messages = make_messages(self.chat, make_user(), 2)
+        response = self.client.get(self.chat.get_absolute_url())
+        assert unread_count(self.me, self.chat) == 2
+        assert response.context["unread_total"] == 2
+        pixel = f"/chats/{self.chat.pk}/read/?up_to={messages[-1].pk}"
+        assert f'<noscript><img src="{pixel}"' in response.text
+        read = self.client.get(pixel)
+        assert read.status_code == 200 and read["Content-Type"] == "image/gif"
+        assert read.content.startswith(b"GIF89a")
         assert unread_count(self.me, self.chat) == 0
+
+    def test_read_pixel_reads_up_to_its_id(self):
+        """The pixel marks read only up to the id it names; a bad id is a 400, a chat
+        I can't see a 404, and a public room I'm not in is left alone."""
+        messages = make_messages(self.chat, make_user(), 3)
+        self.client.get(f"/chats/{self.chat.pk}/read/?up_to={messages[0].pk}")
+        assert unread_count(self.me, self.chat) == 2
+        assert self.client.get(f"/chats/{self.chat.pk}/read/?up_to=x").status_code == 400
+        private = make_room(make_user(), visibility=Chat.Visibility.PRIVATE)
+        assert self.client.get(f"/chats/{private.pk}/read/?up_to=1").status_code == 404
+        public = make_room(make_user())
+        assert self.client.get(f"/chats/{public.pk}/read/?up_to=1").status_code == 200
+        assert not Membership.objects.filter(chat=public, user=self.me).exists()
+
+    def test_new_messages_divider_above_the_first_unread(self):
+        """A "New messages" divider stands above the first message from others after the
+        last one read, and only when there is one."""
+        other = make_user()
+        messages = make_messages(self.chat, other, 5)
+        services.mark_read(user=self.me, chat=self.chat, up_to=messages[1].pk)
+        text = self.client.get(self.chat.get_absolute_url()).text
+        divider = text.index('id="new-messages"')
+        assert (
+            text.index(f'id="message-{messages[1].pk}"')
+            < divider
+            < text.index(f'id="message-{messages[2].pk}"')
+        )
+        assert f'data-last-read="{messages[1].pk}"' in text
+        services.mark_read(user=self.me, chat=self.chat)
+        assert 'id="new-messages"' not in self.client.get(self.chat.get_absolute_url()).text
+
+    def test_avatar_is_the_same_for_every_viewer(self):
+        """A message shows its author's initials on a colour chosen by the author's id."""
+        from chat.templatetags.chat_ui import avatar_colour
+
+        author = make_user("mary.jones")
+        make_messages(self.chat, author, 1)
+        text = self.client.get(self.chat.get_absolute_url()).text
+        assert f'{avatar_colour(author.pk)}" aria-hidden="true">MJ</span>' in text
 
     def test_private_chat_of_others_is_not_found(self):
         """A private room I'm not in answers 404 on every route."""
@@ -140,7 +217,9 @@ class ChatPageTests(TestCase):
         response = self.client.get(room.get_absolute_url())
         assert response.status_code == 200
         assert "Join room" in response.text
-        assert "ws-connect" not in response.text
+        # Only the person's own updates (the chat list), not the room's messages.
+        assert f'ws-connect="/ws/chats/{room.pk}/"' not in response.text
+        assert 'ws-connect="/ws/chats/"' in response.text
         assert 'name="text"' not in response.text
         assert self.client.post(f"/chats/{room.pk}/messages/", {"text": "hi"}).status_code == 403
         assert not Message.objects.filter(chat=room).exists()
@@ -255,6 +334,48 @@ class EditAndDeleteViewTests(TestCase):
         self.message.refresh_from_db()
         assert self.message.text == "typo" and not self.message.is_deleted
 
+    def test_edit_in_place_with_htmx(self):
+        """For htmx the edit view answers with the small form that replaces the text, and
+        after saving with the message itself; a failed save shows the form again in place."""
+        form = self.client.get(self.edit_url, headers=HTMX)
+        assert "<html" not in form.text
+        assert 'class="message-edit-form' in form.text and f'hx-post="{self.edit_url}"' in form.text
+        assert ">typo</textarea>" in form.text
+        saved = self.client.post(self.edit_url, {"text": "fixed"}, headers=HTMX)
+        assert saved.status_code == 200
+        assert saved.text.lstrip().startswith(f'<article id="message-{self.message.pk}"')
+        assert "fixed" in saved.text and "(edited)" in saved.text
+        failed = self.client.post(self.edit_url, {"text": "  "}, headers=HTMX)
+        assert "Write a message first." in failed.text
+        assert failed["HX-Retarget"] == f"#message-{self.message.pk}-body"
+        assert failed["HX-Reswap"] == "innerHTML"
+        self.message.refresh_from_db()
+        assert self.message.text == "fixed"
+
+    def test_delete_asks_first_without_javascript(self):
+        """GET on the delete URL is a confirmation page with a POST form; only a POST deletes,
+        and only someone who may delete gets the page."""
+        page = self.client.get(self.delete_url)
+        assert page.status_code == 200
+        assert "Delete this message?" in page.text and "typo" in page.text
+        assert f'<form method="post" action="{self.delete_url}"' in page.text
+        self.message.refresh_from_db()
+        assert not self.message.is_deleted
+        self.client.force_login(self.other)
+        assert self.client.get(self.delete_url).status_code == 403
+        self.client.force_login(self.author)
+        assert self.client.post(self.delete_url)["Location"] == self.chat.get_absolute_url()
+        self.message.refresh_from_db()
+        assert self.message.is_deleted
+
+    def test_message_actions_work_without_javascript(self):
+        """Each message's Edit is a link to the edit page and its Delete a form that opens the
+        confirmation page; with htmx, Delete posts after a confirmation."""
+        text = self.client.get(self.chat.get_absolute_url()).text
+        assert f'href="{self.edit_url}"' in text and f'hx-get="{self.edit_url}"' in text
+        assert f'method="get" action="{self.delete_url}"' in text
+        assert f'hx-post="{self.delete_url}"' in text and "hx-confirm=" in text
+
     def test_delete_with_and_without_htmx(self):
         """Delete redirects back without JS, and answers 204 to htmx (the push updates the page)."""
         response = self.client.post(self.delete_url, headers=HTMX)
@@ -304,3 +425,68 @@ class RoomMembershipViewTests(TestCase):
         assert first["Location"] == again["Location"] == chat.get_absolute_url()
         assert "Nobody is called" in self.client.post("/chats/direct/", {"username": "x"}, follow=True).text
         assert "someone else" in self.client.post("/chats/direct/", {"username": "olga"}, follow=True).text
+
+
+class ErrorPageTests(TestCase):
+    """Error pages show what happened and a way back, in the site's layout."""
+
+    def test_not_found(self):
+        self.client.force_login(make_user())
+        response = self.client.get("/chats/999999/")
+        assert response.status_code == 404
+        assert "There is nothing here" in response.text
+        assert 'aria-label="Main"' in response.text and "Back to your chats" in response.text
+
+    def test_forbidden(self):
+        author = make_user()
+        self.client.force_login(author)
+        self.client.post(f"/chats/{general().pk}/messages/", {"text": "mine"})
+        message = Message.objects.get()
+        self.client.force_login(make_user())
+        response = self.client.get(f"/chats/{general().pk}/messages/{message.pk}/edit/")
+        assert response.status_code == 403
+        assert "You can't do that here" in response.text
+        assert "Only the author can edit a message." in response.text
+
+    def test_bad_request(self):
+        response = self.client.get("/", headers={"host": "evil.example"})
+        assert response.status_code == 400
+        assert "That request could not be understood" in response.text
+
+    def test_csrf_failure(self):
+        from django.test import Client
+
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(make_user())
+        response = client.post("/chats/new/", {"name": "Books", "visibility": "public"})
+        assert response.status_code == 403
+        assert "That form could not be sent" in response.text
+        assert "Back to your chats" in response.text
+        assert not Chat.objects.filter(name="Books").exists()
+
+    def test_server_error_needs_no_request(self):
+        """The 500 page renders without a request or context, and loads no script."""
+        from django.test import RequestFactory
+        from django.views.defaults import server_error
+
+        response = server_error(RequestFactory().get("/"))
+        text = response.content.decode()
+        assert response.status_code == 500
+        assert "Something went wrong" in text and "Back to your chats" in text
+        assert "<script" not in text
+
+
+class SignupPageTests(TestCase):
+    def test_password_rules_are_a_small_list_that_fields_point_at(self):
+        """The password rules are a list in a <div> (not nested in a paragraph), and every
+        id that aria-describedby names exists in the page."""
+        import re
+
+        response = self.client.post("/accounts/signup/", {"username": "", "password1": "a", "password2": "b"})
+        text = response.text
+        assert '<div id="id_password1_helptext" class="form-help' in text
+        assert "<p" not in text[text.index('id="id_password1_helptext"') - 200 : text.index("</ul>")]
+        described = {i for ids in re.findall(r'aria-describedby="([^"]+)"', text) for i in ids.split()}
+        assert described >= {"id_username_error", "id_password1_helptext", "id_password2_error"}
+        for element_id in described:
+            assert f'id="{element_id}"' in text, element_id
