@@ -490,3 +490,23 @@ class SignupPageTests(TestCase):
         assert described >= {"id_username_error", "id_password1_helptext", "id_password2_error"}
         for element_id in described:
             assert f'id="{element_id}"' in text, element_id
+
+
+class RoomMenuTests(TestCase):
+    def test_the_owner_finds_settings_and_exports_in_the_room_menu(self):
+        """The Room menu links the members panel for members, and settings and archives for the owner."""
+        owner, member = make_user(), make_user()
+        room = make_room(owner, "Menu")
+        services.join_chat(user=member, chat=room)
+        self.client.force_login(owner)
+        page = self.client.get(f"/chats/{room.pk}/").content.decode()
+        for href in (
+            f"/chats/{room.pk}/members/",
+            f"/chats/{room.pk}/settings/",
+            f"/chats/{room.pk}/export/?format=html",
+        ):
+            assert f'href="{href}"' in page
+        self.client.force_login(member)
+        page = self.client.get(f"/chats/{room.pk}/").content.decode()
+        assert f'href="/chats/{room.pk}/members/"' in page
+        assert "/settings/" not in page and "/export/" not in page
