@@ -385,6 +385,21 @@ class ReaderTests(TestCase):
         finally:
             loop.close()
 
+    def test_a_bad_event_on_redis_does_not_stop_the_reader(self):
+        """The same through a real Redis, as processes share pushes in production."""
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+
+        from chat.tests.test_api import REDIS_URL, reachable_redis
+
+        reachable_redis()
+        loop = asyncio.new_event_loop()
+        try:
+            layer = RedisPubSubChannelLayer(hosts=[{"address": REDIS_URL, "socket_timeout": None}])
+            loop.run_until_complete(self.poisoned(layer))
+            loop.run_until_complete(layer.flush())
+        finally:
+            loop.close()
+
     async def poisoned(self, layer: Any) -> None:
         hub = broadcast.Hub(asyncio.get_running_loop(), layer)
         received: list[str] = []
