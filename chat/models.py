@@ -129,6 +129,10 @@ class MessageQuerySet(models.QuerySet["Message"]):
     def not_deleted(self) -> MessageQuerySet:
         return self.filter(deleted_at__isnull=True)
 
+    def visible_to(self, user: User | AnonymousUser) -> MessageQuerySet:
+        """Messages of the chats the user may see (Chat.objects.visible_to)."""
+        return self.filter(chat__in=Chat.objects.visible_to(user).values("pk"))
+
     def latest_page(self, chat: Chat, *, before: int | None = None, size: int = PAGE_SIZE) -> list[Message]:
         """Up to `size` messages of the chat before id `before` (or the newest), oldest first."""
         messages = self.filter(chat=chat)

@@ -17,6 +17,9 @@ from rest_framework import serializers
 
 from chat.models import MESSAGE_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership, Message
 
+# A room created with its members in one request has at most this many besides its owner.
+PARTICIPANTS_MAX = 200
+
 # `Chat.viewer_role` is annotated onto listed chats so that a page costs one query.
 VIEWER_ROLE = "viewer_role"
 
@@ -35,8 +38,16 @@ class ChatSerializer(serializers.ModelSerializer[Chat]):
 
     class Meta:
         model = Chat
-        fields = ["id", "name", "kind", "visibility", "topic", "created_at", "role"]
+        fields = ["id", "name", "kind", "visibility", "topic", "created_at", "role", "last_event"]
         read_only_fields = fields
+        extra_kwargs = {
+            "last_event": {
+                "help_text": (
+                    "The chat's latest event (a message posted, edited or deleted): where "
+                    "`GET .../messages/?since=` starts to follow its changes."
+                )
+            }
+        }
 
     @extend_schema_field(serializers.ChoiceField(choices=Membership.Role.choices, allow_null=True))
     def get_role(self, chat: Chat) -> str | None:
@@ -50,6 +61,21 @@ class UserQuerySerializer(serializers.Serializer[Any]):
     username = serializers.CharField(required=False, help_text="Only the user with this username.")
 
 
+class UserIdsField(serializers.ListField):
+    """A list of user ids; a wrong item is named in one flat message, as every field error is a
+    list of strings (ListField would answer a nested object keyed by position)."""
+
+    child = serializers.IntegerField(min_value=1)
+
+    def to_internal_value(self, data: Any) -> list[int]:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if isinstance(error.detail, dict):
+                raise serializers.ValidationError("Give user ids: whole numbers from 1.") from None
+            raise
+
+
 class RoomCreateSerializer(serializers.Serializer[Any]):
     # Types only: services.create_room checks the name (and the visibility), for every door.
     name = serializers.CharField(allow_blank=True, trim_whitespace=False)
@@ -58,6 +84,39 @@ class RoomCreateSerializer(serializers.Serializer[Any]):
         default=Chat.Visibility.PUBLIC,
         error_messages={"invalid_choice": VISIBILITY_ERROR},
     )
+    participants = UserIdsField(
+        required=False,
+        default=list,
+        max_length=PARTICIPANTS_MAX,
+        help_text=(
+            "Ids of active users who become members of the room at once, as the owner adding "
+            f"them would (at most {PARTICIPANTS_MAX}); you are its owner either way."
+        ),
+    )
+
+    def validate_participants(self, ids: list[int]) -> list[User]:
+        """The users, in the order given and once each; unknown or inactive ids are named together."""
+        wanted = list(dict.fromkeys(ids))
+        users = User.objects.filter(is_active=True).in_bulk(wanted)
+        unknown = [str(pk) for pk in wanted if pk not in users]
+        if unknown:
+            raise serializers.ValidationError(f"No such users: {', '.join(unknown)}.")
+        return [users[pk] for pk in wanted]
+
+
+class RoomCreatedSerializer(ChatSerializer):
+    """A room as its creation returns it: with its members' ids, as the original API gave them."""
+
+    participants = serializers.SerializerMethodField(help_text="The ids of the room's members, you included.")
+
+    class Meta(ChatSerializer.Meta):
+        fields = [*ChatSerializer.Meta.fields, "participants"]
+        read_only_fields = fields
+
+    def get_participants(self, chat: Chat) -> list[int]:
+        return list(
+            Membership.objects.filter(chat=chat).order_by("user_id").values_list("user_id", flat=True)
+        )
 
 
 class RoomUpdateSerializer(serializers.Serializer[Any]):
@@ -87,11 +146,36 @@ class MemberSerializer(serializers.ModelSerializer[Membership]):
 
 class MessageSerializer(serializers.ModelSerializer[Message]):
     user = UserSerializer(read_only=True)
+    deleted = serializers.BooleanField(
+        source="is_deleted",
+        read_only=True,
+        help_text="A deleted message stays as a tombstone: `deleted` is true and its `text` is empty.",
+    )
 
     class Meta:
         model = Message
-        fields = ["id", "chat", "user", "text", "timestamp", "edited_at", "client_id"]
+        fields = [
+            "id",
+            "chat",
+            "user",
+            "text",
+            "timestamp",
+            "edited_at",
+            "client_id",
+            "seq",
+            "event",
+            "deleted",
+        ]
         read_only_fields = fields
+        extra_kwargs = {
+            "seq": {"help_text": "The message's number in its chat, one more than the one before it."},
+            "event": {
+                "help_text": (
+                    "The chat's event that made this version of the message (its post, last edit "
+                    "or deletion): `?since=` compares with it."
+                )
+            },
+        }
 
 
 class MessageCreateSerializer(serializers.Serializer[Any]):
@@ -115,6 +199,35 @@ class MessageQuerySerializer(serializers.Serializer[Any]):
         min_value=0,
         help_text="Only messages after this id, oldest first (for clients that poll).",
     )
+    since = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text=(
+            "Every message posted, edited or deleted after this chat event (a chat's `last_event`, "
+            "or a message's `event`), oldest event first, deleted ones as tombstones: the change feed. "
+            "`next` continues while there are more."
+        ),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "after" in attrs and "since" in attrs:
+            raise serializers.ValidationError("Give `after` or `since`, not both.")
+        return attrs
+
+
+class FlatMessageQuerySerializer(MessageQuerySerializer):
+    chat = serializers.IntegerField(required=False, min_value=1, help_text="Only the messages of this chat.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if "since" in attrs and "chat" not in attrs:
+            raise serializers.ValidationError({"since": ["A chat's events need `chat`."]})
+        return attrs
+
+
+class FlatMessageCreateSerializer(MessageCreateSerializer):
+    # A number only: a chat the caller may not see is a 404, as on every route.
+    chat = serializers.IntegerField(min_value=1, help_text="The chat to post in.")
 
 
 class MessageEditSerializer(serializers.Serializer[Any]):

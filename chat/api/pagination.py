@@ -28,6 +28,10 @@ class MessagePages(CursorPagination):
 
     With `?after=<id>` the page is instead the messages after that id, oldest first, and
     `next` continues from the last of them while there are more: what a polling bot needs.
+    With `?since=<event>` (the change feed) it is the messages whose latest version came
+    after that chat event, by event, and `next` is `since` the page's last event. A chat's
+    events are handed out one at a time in commit order, so that continuation has neither
+    gaps nor repeats; a message changed again later shows up again, at its new event.
     """
 
     ordering = "-id"
@@ -35,15 +39,20 @@ class MessagePages(CursorPagination):
     max_page_size = 200
     page_size_query_param = "page_size"
     after: int | None = None
+    since: int | None = None
 
     def paginate_queryset(
         self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: APIView | None = None
     ) -> list[Any] | None:
-        self.after = validated(MessageQuerySerializer, request.query_params).get("after")
-        if self.after is None:
+        query = validated(MessageQuerySerializer, request.query_params)
+        self.after, self.since = query.get("after"), query.get("since")
+        if self.after is not None:
+            newer = cast(QuerySet[Message], queryset).filter(pk__gt=self.after).order_by("pk")
+        elif self.since is not None:
+            newer = cast(QuerySet[Message], queryset).filter(event__gt=self.since).order_by("event")
+        else:
             return super().paginate_queryset(queryset, request, view)
         size = self.get_page_size(request) or self.page_size or 1
-        newer = cast(QuerySet[Message], queryset).filter(pk__gt=self.after).order_by("pk")
         messages = list(newer[: size + 1])
         self.base_url = remove_query_param(request.build_absolute_uri(), self.cursor_query_param)
         self.page = messages[:size]
@@ -59,13 +68,15 @@ class MessagePages(CursorPagination):
         return cursor
 
     def get_next_link(self) -> str | None:
-        if self.after is None:
+        if self.after is None and self.since is None:
             return super().get_next_link()
         if not (self.has_next and self.page and self.base_url):
             return None
+        if self.since is not None:
+            return replace_query_param(self.base_url, "since", self.page[-1].event)
         return replace_query_param(self.base_url, "after", self.page[-1].pk)
 
     def get_previous_link(self) -> str | None:
-        if self.after is None:
+        if self.after is None and self.since is None:
             return super().get_previous_link()
         return None

@@ -1,8 +1,8 @@
-"""The REST API's routes, under /api/ (see chat.api.views for what each does)."""
+"""The REST API's routes, under /api/ (chat.api.views, chats and messages say what each does)."""
 
 from django.urls import path, re_path
 
-from chat.api import errors, views
+from chat.api import chats, errors, messages, views
 
 app_name = "api"
 
@@ -10,15 +10,16 @@ urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("users/", views.UserList.as_view(), name="users"),
     path("users/me/", views.Me.as_view(), name="me"),
-    path("chats/", views.ChatList.as_view(), name="chats"),
-    path("chats/direct/", views.DirectChat.as_view(), name="direct"),
-    path("chats/<int:chat_id>/", views.ChatDetail.as_view(), name="chat"),
-    path("chats/<int:chat_id>/join/", views.ChatJoin.as_view(), name="join"),
-    path("chats/<int:chat_id>/leave/", views.ChatLeave.as_view(), name="leave"),
-    path("chats/<int:chat_id>/members/", views.ChatMembers.as_view(), name="members"),
-    path("chats/<int:chat_id>/members/<int:user_id>/", views.ChatMember.as_view(), name="member"),
-    path("chats/<int:chat_id>/messages/", views.ChatMessages.as_view(), name="messages"),
-    path("messages/<int:message_id>/", views.MessageDetail.as_view(), name="message"),
+    path("chats/", chats.ChatList.as_view(), name="chats"),
+    path("chats/direct/", chats.DirectChat.as_view(), name="direct"),
+    path("chats/<int:chat_id>/", chats.ChatDetail.as_view(), name="chat"),
+    path("chats/<int:chat_id>/join/", chats.ChatJoin.as_view(), name="join"),
+    path("chats/<int:chat_id>/leave/", chats.ChatLeave.as_view(), name="leave"),
+    path("chats/<int:chat_id>/members/", chats.ChatMembers.as_view(), name="members"),
+    path("chats/<int:chat_id>/members/<int:user_id>/", chats.ChatMember.as_view(), name="member"),
+    path("chats/<int:chat_id>/messages/", messages.ChatMessages.as_view(), name="messages"),
+    path("messages/", messages.FlatMessages.as_view(), name="flat_messages"),
+    path("messages/<int:message_id>/", messages.MessageDetail.as_view(), name="message"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
     path("docs/", views.DocsView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", views.RedocView.as_view(url_name="api:schema"), name="redoc"),

@@ -15,8 +15,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import Http404
+from django.db.models import QuerySet
 from django.utils.decorators import method_decorator
 from django.views.decorators.csp import csp_override
 from drf_spectacular.renderers import (
@@ -25,7 +24,7 @@ from drf_spectacular.renderers import (
     OpenApiYamlRenderer,
     OpenApiYamlRenderer2,
 )
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework import generics, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -38,20 +37,10 @@ from rest_framework.views import APIView
 from chat import services
 from chat.account_views import client_address
 from chat.api.errors import BODY, RETRY_AFTER, errors, validated
-from chat.api.pagination import MessagePages, Pages
-from chat.models import Chat, Membership, Message
+from chat.api.pagination import Pages
+from chat.models import Membership
 from chat.serializers import (
-    VIEWER_ROLE,
-    ChatSerializer,
-    MemberSerializer,
-    MessageCreateSerializer,
-    MessageEditSerializer,
-    MessageQuerySerializer,
-    MessageSerializer,
-    RoomCreateSerializer,
-    RoomUpdateSerializer,
     TokenSerializer,
-    UserChoiceSerializer,
     UserQuerySerializer,
     UserSerializer,
 )
@@ -145,240 +134,6 @@ class Me(APIView):
     @extend_schema(summary="Who you are", responses={200: UserSerializer, **errors()})
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(signed_in(request)).data)
-
-
-# --- Chats --------------------------------------------------------------------------
-
-
-class ChatList(generics.GenericAPIView[Chat]):
-    serializer_class = ChatSerializer
-    pagination_class = Pages
-
-    def get_queryset(self) -> QuerySet[Chat]:
-        user = signed_in(self.request)
-        role = Membership.objects.filter(chat=OuterRef("pk"), user=user).values("role")[:1]
-        return Chat.objects.visible_to(user).annotate(**{VIEWER_ROLE: Subquery(role)}).order_by("name", "pk")
-
-    @extend_schema(
-        summary="List your chats and the public rooms",
-        responses={200: ChatSerializer(many=True), **errors(404)},
-    )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    @extend_schema(
-        summary="Create a room that you own",
-        request=RoomCreateSerializer,
-        responses={201: ChatSerializer, **errors(*BODY)},
-    )
-    def post(self, request: Request) -> Response:
-        chat = services.create_room(user=signed_in(request), **validated(RoomCreateSerializer, request.data))
-        return Response(self.get_serializer(chat).data, status=status.HTTP_201_CREATED)
-
-
-class ChatDetail(generics.GenericAPIView[Chat]):
-    serializer_class = ChatSerializer
-
-    @extend_schema(summary="A chat", responses={200: ChatSerializer, **errors(404)})
-    def get(self, request: Request, chat_id: int) -> Response:
-        chat = services.get_visible_chat(user=signed_in(request), chat_id=chat_id)
-        return Response(self.get_serializer(chat).data)
-
-    @extend_schema(
-        summary="Change a room's name, topic or visibility (its owner)",
-        description="Fields left out stay as they are. Members' pages and chat lists show the change live.",
-        request=RoomUpdateSerializer,
-        parameters=[RETRY_AFTER],
-        responses={200: ChatSerializer, **errors(*BODY, 404, 429)},
-    )
-    def patch(self, request: Request, chat_id: int) -> Response:
-        user = signed_in(request)
-        chat = services.get_visible_chat(user=user, chat_id=chat_id)
-        data = validated(RoomUpdateSerializer, request.data)
-        chat = services.update_room(
-            chat=chat,
-            by=user,
-            name=data.get("name", chat.name),
-            topic=data.get("topic", chat.topic),
-            visibility=data.get("visibility", chat.visibility),
-        )
-        return Response(self.get_serializer(chat).data)
-
-
-class ChatJoin(generics.GenericAPIView[Chat]):
-    serializer_class = ChatSerializer
-
-    @extend_schema(
-        summary="Join a public room",
-        description="Joining a room twice is harmless. Private rooms and direct chats can't be joined.",
-        request=None,
-        responses={200: ChatSerializer, **errors(404)},
-    )
-    def post(self, request: Request, chat_id: int) -> Response:
-        user = signed_in(request)
-        chat = services.get_visible_chat(user=user, chat_id=chat_id)
-        services.join_chat(user=user, chat=chat)
-        return Response(self.get_serializer(chat).data)
-
-
-class ChatLeave(APIView):
-    @extend_schema(
-        summary="Leave a room",
-        description=(
-            "An owner who leaves hands the room to its longest-standing member. A direct chat can't be left."
-        ),
-        request=None,
-        responses={204: None, **errors(404)},
-    )
-    def post(self, request: Request, chat_id: int) -> Response:
-        user = signed_in(request)
-        services.leave_chat(user=user, chat=services.get_visible_chat(user=user, chat_id=chat_id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ChatMembers(generics.GenericAPIView[Membership]):
-    serializer_class = MemberSerializer
-    pagination_class = Pages
-
-    @extend_schema(
-        summary="List a chat's members",
-        responses={200: MemberSerializer(many=True), **errors(404)},
-    )
-    def get(self, request: Request, chat_id: int) -> Response:
-        chat = services.get_visible_chat(user=signed_in(request), chat_id=chat_id)
-        members = Membership.objects.filter(chat=chat).select_related("user").order_by("joined_at", "pk")
-        page = self.paginate_queryset(members)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    @extend_schema(
-        summary="Add someone to a room (its owner)",
-        description="201 when the user joins now, 200 when they were already a member.",
-        request=UserChoiceSerializer,
-        responses={201: MemberSerializer, 200: MemberSerializer, **errors(*BODY, 404)},
-    )
-    def post(self, request: Request, chat_id: int) -> Response:
-        user = signed_in(request)
-        chat = services.get_visible_chat(user=user, chat_id=chat_id)
-        other = validated(UserChoiceSerializer, request.data)["user"]
-        already = services.is_member(user=other, chat=chat)
-        membership = services.add_member(chat=chat, by=user, user=other)
-        return created_or_replayed(self.get_serializer(membership).data, created=not already)
-
-
-class ChatMember(APIView):
-    @extend_schema(
-        summary="Remove someone from a room (its owner)",
-        description="The owner leaves by themselves instead (POST .../leave/).",
-        request=None,
-        responses={204: None, **errors(400, 404)},
-    )
-    def delete(self, request: Request, chat_id: int, user_id: int) -> Response:
-        user = signed_in(request)
-        chat = services.get_visible_chat(user=user, chat_id=chat_id)
-        member = User.objects.filter(pk=user_id).first()
-        if member is None:
-            raise Http404("No such member.")
-        services.remove_member(chat=chat, by=user, user=member)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class DirectChat(generics.GenericAPIView[Chat]):
-    serializer_class = ChatSerializer
-
-    @extend_schema(
-        summary="Open your direct chat with someone",
-        description="201 when the chat is created now, 200 when it already existed.",
-        request=UserChoiceSerializer,
-        responses={201: ChatSerializer, 200: ChatSerializer, **errors(*BODY)},
-    )
-    def post(self, request: Request) -> Response:
-        other = validated(UserChoiceSerializer, request.data)["user"]
-        chat, created = services.open_direct_chat(user=signed_in(request), other=other)
-        return created_or_replayed(self.get_serializer(chat).data, created)
-
-
-# --- Messages -----------------------------------------------------------------------
-
-
-class ChatMessages(generics.GenericAPIView[Message]):
-    serializer_class = MessageSerializer
-    pagination_class = MessagePages
-
-    @extend_schema(
-        summary="Read a chat's messages",
-        tags=["messages"],
-        description=(
-            "Newest first, a page at a time: follow `next` for older messages. With `after`, the "
-            "messages after that id instead, oldest first; `next` continues while there are more."
-        ),
-        parameters=[MessageQuerySerializer],
-        responses={200: MessageSerializer(many=True), **errors(400, 404)},
-    )
-    def get(self, request: Request, chat_id: int) -> Response:
-        chat = services.get_visible_chat(user=signed_in(request), chat_id=chat_id)
-        page = self.paginate_queryset(Message.objects.not_deleted().filter(chat=chat).with_author())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    @extend_schema(
-        summary="Post a message",
-        tags=["messages"],
-        description=(
-            "The message reaches every open browser in the chat. Posting is rated per user, over "
-            "the page, the socket and the API together; "
-            "a replay of a `client_id` you used before returns the first message with 200."
-        ),
-        request=MessageCreateSerializer,
-        parameters=[RETRY_AFTER],
-        responses={
-            201: MessageSerializer,
-            200: OpenApiResponse(MessageSerializer, "A replay: the message first sent with this client_id."),
-            **errors(*BODY, 404, 429),
-        },
-    )
-    def post(self, request: Request, chat_id: int) -> Response:
-        user = signed_in(request)
-        chat = services.get_visible_chat(user=user, chat_id=chat_id)
-        data = validated(MessageCreateSerializer, request.data)
-        message, created = services.post_message(
-            chat=chat, user=user, text=data["text"], client_id=data.get("client_id")
-        )
-        return created_or_replayed(self.get_serializer(message).data, created)
-
-
-class MessageDetail(generics.GenericAPIView[Message]):
-    serializer_class = MessageSerializer
-    http_method_names = ["get", "patch", "delete", "options"]
-
-    @extend_schema(summary="A message", responses={200: MessageSerializer, **errors(404)})
-    def get(self, request: Request, message_id: int) -> Response:
-        message = services.get_visible_message(user=signed_in(request), message_id=message_id)
-        return Response(self.get_serializer(message).data)
-
-    @extend_schema(
-        summary="Edit your message",
-        request=MessageEditSerializer,
-        responses={200: MessageSerializer, **errors(*BODY, 404)},
-    )
-    def patch(self, request: Request, message_id: int) -> Response:
-        user = signed_in(request)
-        message = services.get_visible_message(user=user, message_id=message_id)
-        text = validated(MessageEditSerializer, request.data)["text"]
-        return Response(
-            self.get_serializer(services.edit_message(message=message, user=user, text=text)).data
-        )
-
-    @extend_schema(
-        summary="Delete a message (its author or the room's owner)",
-        request=None,
-        responses={204: None, **errors(404)},
-    )
-    def delete(self, request: Request, message_id: int) -> Response:
-        user = signed_in(request)
-        services.delete_message(
-            message=services.get_visible_message(user=user, message_id=message_id), user=user
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Documentation ------------------------------------------------------------------

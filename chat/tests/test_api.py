@@ -206,7 +206,7 @@ class ChatTests(APITestCase):
         """A chat keeps the seed's id and name, and adds kind, visibility, topic, created_at and your role."""
         user = make_user()
         body = api(user).get(f"/api/chats/{general().pk}/").json()
-        assert set(body) == {"id", "name", "kind", "visibility", "topic", "created_at", "role"}
+        assert set(body) == {"id", "name", "kind", "visibility", "topic", "created_at", "role", "last_event"}
         assert body["id"] == general().pk
         assert (body["name"], body["kind"], body["visibility"], body["role"]) == (
             "General",
@@ -379,7 +379,18 @@ class MessageTests(APITestCase):
         """A message keeps the seed's id, user {id, username}, text and timestamp, and adds the rest."""
         message = post(self.chat, self.member, "hi")
         body = api(self.owner).get(f"/api/messages/{message.pk}/").json()
-        assert set(body) == {"id", "chat", "user", "text", "timestamp", "edited_at", "client_id"}
+        assert set(body) == {
+            "id",
+            "chat",
+            "user",
+            "text",
+            "timestamp",
+            "edited_at",
+            "client_id",
+            "seq",
+            "event",
+            "deleted",
+        }
         assert body["id"] == message.pk
         assert body["chat"] == self.chat.pk
         assert body["user"] == {"id": self.member.pk, "username": "member"}
@@ -740,6 +751,8 @@ class SchemaTests(APITestCase):
             ("DELETE", "/api/chats/{chat_id}/members/{user_id}/"),
             ("GET", "/api/chats/{chat_id}/messages/"),
             ("POST", "/api/chats/{chat_id}/messages/"),
+            ("GET", "/api/messages/"),
+            ("POST", "/api/messages/"),
             ("GET", "/api/messages/{message_id}/"),
             ("PATCH", "/api/messages/{message_id}/"),
             ("DELETE", "/api/messages/{message_id}/"),
@@ -751,6 +764,7 @@ class SchemaTests(APITestCase):
             if "requestBody" in operation:
                 assert "400" in operation["responses"], (method, path)
         assert "429" in operations[("POST", "/api/chats/{chat_id}/messages/")]["responses"]
+        assert "429" in operations[("POST", "/api/messages/")]["responses"]
 
     def test_docs_are_served_locally(self):
         """/api/docs/ is Swagger UI from this server's static files, with no CDN."""

@@ -21,6 +21,8 @@ from chat.tests.factories import make_messages, make_room, make_user
 
 MARKUP = '<script>alert("x")</script> & <b>bold</b>'
 
+DECLARE_CURSOR = re.compile(r"^DECLARE\s.*?\bCURSOR\b.*?\bFOR\s+", re.IGNORECASE | re.DOTALL)
+
 
 class ExportCommandTests(TestCase):
     def setUp(self) -> None:
@@ -78,7 +80,10 @@ class ExportCommandTests(TestCase):
         """An export makes no write to the database."""
         with CaptureQueriesContext(connection) as queries:
             self.export("--chat", str(self.room.pk))
-        statements = [query["sql"].lstrip().split()[0].upper() for query in queries.captured_queries]
+        # On PostgreSQL, reading in batches (QuerySet.iterator) declares a server-side cursor
+        # for a SELECT: still a read.
+        reads = [DECLARE_CURSOR.sub("", query["sql"].lstrip()) for query in queries.captured_queries]
+        statements = [sql.split()[0].upper() for sql in reads]
         assert statements and set(statements) <= {"SELECT"}, statements
 
     def test_long_export_reads_in_batches_and_shows_progress(self) -> None:
