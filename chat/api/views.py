@@ -3,7 +3,7 @@
 Reads use the QuerySets of chat.models; every change of chat state goes through
 chat.services, which pushes it to open browsers after commit, exactly as a message typed
 in the page is pushed. The services raise Django's exceptions, and the exception handler
-below maps them: ValidationError to 400 with DRF's error body, PermissionDenied to 403
+(chat.api.errors) maps them: ValidationError to 400 with DRF's error body, PermissionDenied to 403
 (services raise it only about a chat the caller can see) and Http404 to 404 (a chat the
 caller may not see does not exist for them).
 """
