@@ -102,7 +102,7 @@ class Outbox:
         protocol = self.protocol
         if protocol is not None and not self.paused and not self.queue and daphne_adapter.is_open(protocol):
             if prepared is not None:
-                protocol.sendPreparedMessage(prepared)
+                daphne_adapter.send_prepared(protocol, prepared)
             else:
                 protocol.sendMessage(text.encode())
             return
@@ -128,7 +128,7 @@ class Outbox:
             text, prepared = self.queue.popleft()
             self.queued_bytes -= len(text)
             if prepared is not None:
-                protocol.sendPreparedMessage(prepared)
+                daphne_adapter.send_prepared(protocol, prepared)
             else:
                 protocol.sendMessage(text.encode())
 
