@@ -86,6 +86,9 @@ def message_posted(message: Message) -> None:
             "chat_id": message.chat_id,
             "html": render_message(message),
             "sidebar": render_sidebar_update(chat, "message"),
+            # A page with the chat open updates its own entry from the message (chat.js):
+            # in a big room where everyone has it open, each frame stays the message alone.
+            "open_pages_too": False,
         },
     )
 

@@ -266,12 +266,12 @@ class Hub:
         outbox.watching.discard(chat_id)
         self.unregister(self.watchers, chat_id, chat_group(chat_id), outbox)
 
-    def deliver(self, chat_id: int, html: str, sidebar: str = "") -> None:
-        """Write a chat's fragments to this process's sockets, each framing made once: the
-        open sockets get the fragment (and the chat-list carrier), the members' other
-        sockets the carrier alone."""
+    def deliver(self, chat_id: int, html: str, sidebar: str = "", *, open_pages_too: bool = True) -> None:
+        """Write a chat's fragments to this process's sockets, each framed once: the pages
+        that have the chat open get `html` (with the chat-list carrier, unless their page
+        makes its own entry from `html`: a new message), members' other pages the carrier."""
         if html:
-            text = html + sidebar
+            text = html + sidebar if open_pages_too else html
             prepared = None
             for outbox in tuple(self.rooms.get(chat_id, ())):
                 if prepared is None and outbox.protocol is not None:
@@ -315,7 +315,12 @@ class Hub:
     def dispatch(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == HTML_EVENT:
-            self.deliver(event["chat_id"], event.get("html", ""), event.get("sidebar", ""))
+            self.deliver(
+                event["chat_id"],
+                event.get("html", ""),
+                event.get("sidebar", ""),
+                open_pages_too=event.get("open_pages_too", True),
+            )
         elif kind == REVOKE_EVENT:
             self.revoke(event["chat_id"], event["user_id"])
         elif kind == USER_CHATS_EVENT:

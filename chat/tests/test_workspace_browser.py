@@ -132,6 +132,14 @@ def test_chat_list_follows_messages_in_other_chats(sign_up: SignUp) -> None:
     expect(entry(bob, y)).to_have_attribute("data-unread", "0")
     expect(bob).to_have_title(title_with(before, y_name))
 
+    # With Y open, Bob's page gets Alice's next message alone and updates Y's entry itself.
+    wait_for_socket(bob)
+    later = f"And again {token()}"
+    send(alice, later)
+    expect(messages_with(bob, later)).to_have_count(1)
+    expect(entry(bob, y).locator(".entry-preview")).to_have_text(f"{username(alice)}: {later}")
+    expect(bob.locator("#sidebar-rooms > li").first).to_have_attribute("id", f"chat-entry-{y}")
+
 
 def test_typing_shows_and_clears(sign_up: SignUp) -> None:
     """While Alice types, Bob's page says so in a status; it goes a few seconds after she

@@ -415,9 +415,38 @@
       container.scrollTop = container.scrollHeight;
       newBelow = 0;
     }
+    if (arrived.length) followOpenEntry(arrived[arrived.length - 1]);
     showJump();
     markSeen();
     showOpenUnread();
+  }
+
+  // A page with the chat open gets its new messages without the chat-list carrier (so
+  // that a big room's frames stay small): its own entry follows the newest message here,
+  // as the carrier would have it (preview, time, place at the top).
+  function followOpenEntry(article) {
+    var item = entry(openChatId());
+    if (!item || article.hasAttribute("data-deleted")) return;
+    var id = number(article, "data-message-id");
+    if (id <= number(item, "data-activity")) return;
+    item.setAttribute("data-activity", id);
+    item.setAttribute("data-last-seq", Math.max(number(item, "data-last-seq"), number(article, "data-seq")));
+    var author = article.querySelector(".message-author");
+    var body = article.querySelector(".message-body p");
+    var preview = item.querySelector(".entry-preview");
+    if (preview && author && body) {
+      var text = body.firstChild ? body.firstChild.textContent.trim() : "";
+      if (text.length > 80) text = text.slice(0, 79) + "…";
+      preview.textContent = author.textContent + ": " + text;
+    }
+    var sent = article.querySelector("time[datetime]");
+    var head = item.querySelector(".entry-head");
+    if (sent && head) {
+      var time = head.querySelector("time") || head.appendChild(document.createElement("time"));
+      time.setAttribute("datetime", sent.getAttribute("datetime"));
+      localizeTimes(head);
+    }
+    place(item, item.parentElement && item.parentElement.getAttribute("data-kind"));
   }
 
   // ---- The chat list ----
