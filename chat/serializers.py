@@ -20,6 +20,10 @@ from chat.models import MESSAGE_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership, 
 # A room created with its members in one request has at most this many besides its owner.
 PARTICIPANTS_MAX = 200
 
+# Ids and event numbers are 64-bit in the database: a larger number is a 400, not an
+# error from the database driver.
+ID_MAX = 2**63 - 1
+
 # `Chat.viewer_role` is annotated onto listed chats so that a page costs one query.
 VIEWER_ROLE = "viewer_role"
 
@@ -65,7 +69,7 @@ class UserIdsField(serializers.ListField):
     """A list of user ids; a wrong item is named in one flat message, as every field error is a
     list of strings (ListField would answer a nested object keyed by position)."""
 
-    child = serializers.IntegerField(min_value=1)
+    child = serializers.IntegerField(min_value=1, max_value=ID_MAX)
 
     def to_internal_value(self, data: Any) -> list[int]:
         try:
@@ -197,11 +201,13 @@ class MessageQuerySerializer(serializers.Serializer[Any]):
     after = serializers.IntegerField(
         required=False,
         min_value=0,
+        max_value=ID_MAX,
         help_text="Only messages after this id, oldest first (for clients that poll).",
     )
     since = serializers.IntegerField(
         required=False,
         min_value=0,
+        max_value=ID_MAX,
         help_text=(
             "Every message posted, edited or deleted after this chat event (a chat's `last_event`, "
             "or a message's `event`), oldest event first, deleted ones as tombstones: the change feed. "
@@ -216,7 +222,9 @@ class MessageQuerySerializer(serializers.Serializer[Any]):
 
 
 class FlatMessageQuerySerializer(MessageQuerySerializer):
-    chat = serializers.IntegerField(required=False, min_value=1, help_text="Only the messages of this chat.")
+    chat = serializers.IntegerField(
+        required=False, min_value=1, max_value=ID_MAX, help_text="Only the messages of this chat."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
@@ -227,7 +235,7 @@ class FlatMessageQuerySerializer(MessageQuerySerializer):
 
 class FlatMessageCreateSerializer(MessageCreateSerializer):
     # A number only: a chat the caller may not see is a 404, as on every route.
-    chat = serializers.IntegerField(min_value=1, help_text="The chat to post in.")
+    chat = serializers.IntegerField(min_value=1, max_value=ID_MAX, help_text="The chat to post in.")
 
 
 class MessageEditSerializer(serializers.Serializer[Any]):

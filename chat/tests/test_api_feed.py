@@ -295,3 +295,18 @@ class FlatMessagesTests(APITestCase):
             refused = client.post("/api/messages/", {"chat": self.public.pk, "text": "c"})
         assert refused.status_code == 429
         assert "Retry-After" in refused
+
+
+class NumberRangeTests(APITestCase):
+    def test_ids_beyond_64_bits_are_a_400(self):
+        """A number the database can't hold is refused as a bad request, never a server error."""
+        client = APIClient()
+        client.force_authenticate(make_user())
+        huge = 2**112
+        assert (
+            client.post("/api/chats/", {"name": "x", "participants": [huge]}, format="json").status_code
+            == 400
+        )
+        assert client.post("/api/messages/", {"chat": huge, "text": "x"}, format="json").status_code == 400
+        assert client.get(f"/api/messages/?chat={huge}").status_code == 400
+        assert client.get(f"/api/messages/?after={huge}").status_code == 400
