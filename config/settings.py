@@ -235,18 +235,9 @@ SECURE_CSP: dict[str, list[str]] = {
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
 }
-# The API docs (drf-spectacular's Swagger UI and Redoc, templates/drf_spectacular/) run
-# their scripts with the nonce too, but need a little more, on their own views only:
-# Swagger UI draws its icons as data: images.
+# The API docs (drf-spectacular's Swagger UI, templates/drf_spectacular/) run their scripts
+# with the nonce too, and draw their icons as data: images, on their own view only.
 API_DOCS_CSP: dict[str, list[str]] = {**SECURE_CSP, "img-src": [CSP.SELF, "data:"]}
-# Redoc also injects <style> elements while its bundle loads, before it can be given the
-# nonce, and builds its search index in a worker made from a blob. Its logo stays blocked:
-# it comes from Redocly's CDN.
-API_REDOC_CSP: dict[str, list[str]] = {
-    **API_DOCS_CSP,
-    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
-    "worker-src": [CSP.SELF, "blob:"],
-}
 
 # How often one person (or one address) may do each action, over every door together
 # (chat/limits.py). "<count>/<second|minute|hour|day>"; raise them for benchmarks.
@@ -300,7 +291,6 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

@@ -25,7 +25,7 @@ from drf_spectacular.renderers import (
     OpenApiYamlRenderer2,
 )
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import generics, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
@@ -154,13 +154,8 @@ class SignInFirst(APIView):
         return super().handle_exception(exc)
 
 
-# The documentation pages run the docs' own inline scripts with the page's nonce; each has
-# a policy of its own (config/settings.py), and every other page keeps the strict one.
+# The documentation page runs the docs' own inline scripts with the page's nonce; it has a
+# policy of its own (config/settings.py), and every other page keeps the strict one.
 @method_decorator(csp_override(settings.API_DOCS_CSP), name="dispatch")
 class DocsView(SignInFirst, SpectacularSwaggerView):
-    pass
-
-
-@method_decorator(csp_override(settings.API_REDOC_CSP), name="dispatch")
-class RedocView(SignInFirst, SpectacularRedocView):
     pass
