@@ -12,6 +12,7 @@ from functools import cache
 
 import redis
 from django.conf import settings
+from django.db import Error as DatabaseFailure
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -58,10 +59,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     for name, check in checks.items():
         try:
             report[name] = check()
-        # Whatever a part fails with (refused, timed out, bad credentials), the answer is the
-        # same: not ready, and which part. The error's class is enough for an operator; its
-        # text may carry addresses or credentials.
-        except Exception as error:
+        # However a part fails (refused, timed out, bad credentials), the answer is the same:
+        # not ready, and which part. The error's class is enough for an operator; its text
+        # may carry addresses or credentials.
+        except (DatabaseFailure, redis.RedisError, OSError) as error:
             logger.warning("Readiness check of the %s failed: %r", name, error)
             report[name] = f"error: {type(error).__name__}"
     ready = all(state == "ok" for state in report.values())
