@@ -9,34 +9,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.test import TestCase, override_settings
-from rest_framework.authtoken.models import Token
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from chat import services
 from chat.models import Chat, Membership, Message
 from chat.tests.factories import general, make_messages, make_room, make_user
+from chat.tests.test_api import APITestCase, api, post
 
 PRIVATE = Chat.Visibility.PRIVATE
-
-
-def api(user: User) -> APIClient:
-    """A client that authenticates with the user's token, as a bot does."""
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
-def post(chat: Chat, user: User, text: str = "hello") -> Message:
-    message, _ = services.post_message(chat=chat, user=user, text=text)
-    return message
-
-
-class APITestCase(TestCase):
-    def setUp(self) -> None:
-        # Throttle counts live in the cache, which outlives each test's transaction.
-        cache.clear()
 
 
 class ChangeFeedTests(APITestCase):
