@@ -105,7 +105,7 @@ def chat_updated(chat: Chat) -> None:
     have it open, and its entry in its members' chat lists."""
     from chat.models import Message
 
-    chat.last_message = Message.objects.filter(chat=chat).with_author().order_by("-pk").first()  # type: ignore[attr-defined]
+    chat.last_message = Message.objects.last_in(chat.pk)  # type: ignore[attr-defined]
     publish(
         chat_group(chat.pk),
         {

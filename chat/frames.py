@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 
 from chat import broadcast, services
 from chat.forms import MessageForm
-from chat.models import Chat, Message, page_context
+from chat.models import ID_MAX, Chat, Message, page_context, parse_id
 
 logger = logging.getLogger(__name__)
 
@@ -106,16 +106,15 @@ def send_message(*, user: User, chat: Chat, frame: dict[str, Any]) -> str:
     )
 
 
-# Ids and event numbers are 64-bit in the database.
-CURSOR_MAX = 2**63 - 1
-
-
 def cursor(value: object) -> int:
     """A message id or event number from a frame: a whole number, or ASCII digits."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= CURSOR_MAX:
-        return value
+    try:
+        if isinstance(value, str):
+            return parse_id(value)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= ID_MAX:
+            return value
+    except ValueError:
+        pass
     raise ValidationError("Catching up and read receipts need message ids and event numbers.")
 
 

@@ -17,6 +17,15 @@ ROOM_NAME_MAX_LENGTH = 100
 TOPIC_MAX_LENGTH = 200
 VISIBILITY_ERROR = "Choose public or private."
 PAGE_SIZE = 50
+# Ids and event numbers are 64-bit in the database: every door refuses a larger one.
+ID_MAX = 2**63 - 1
+
+
+def parse_id(value: str) -> int:
+    """A message id or event number written as ASCII digits, or ValueError."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 19 and int(value) <= ID_MAX):
+        raise ValueError(value)
+    return int(value)
 
 
 class ChatQuerySet(models.QuerySet["Chat"]):
@@ -144,6 +153,10 @@ class MessageQuerySet(models.QuerySet["Message"]):
         """Up to `size` messages of the chat after id `after`, oldest first."""
         return list(self.filter(chat=chat, pk__gt=after).with_author().order_by("pk")[:size])
 
+    def last_in(self, chat_id: int) -> Message | None:
+        """The chat's newest message (a tombstone too), with its author: a chat list's preview."""
+        return self.filter(chat_id=chat_id).with_author().order_by("-pk").first()
+
     def changed_since(self, chat: Chat, *, after: int, since: int) -> MessageQuerySet:
         """Messages up to id `after` changed (edited or deleted) after the chat's event `since`."""
         return self.filter(chat=chat, pk__lte=after, event__gt=since).with_author().order_by("pk")
@@ -241,7 +254,5 @@ def sidebar_entry(*, user_id: int, chat_id: int) -> Membership | None:
         .first()
     )
     if membership is not None:
-        membership.chat.last_message = (  # type: ignore[attr-defined]
-            Message.objects.filter(chat_id=chat_id).with_author().order_by("-pk").first()
-        )
+        membership.chat.last_message = Message.objects.last_in(chat_id)  # type: ignore[attr-defined]
     return membership

@@ -15,14 +15,10 @@ from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from chat.models import MESSAGE_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership, Message
+from chat.models import ID_MAX, MESSAGE_MAX_LENGTH, VISIBILITY_ERROR, Chat, Membership, Message
 
 # A room created with its members in one request has at most this many besides its owner.
 PARTICIPANTS_MAX = 200
-
-# Ids and event numbers are 64-bit in the database: a larger number is a 400, not an
-# error from the database driver.
-ID_MAX = 2**63 - 1
 
 # `Chat.viewer_role` is annotated onto listed chats so that a page costs one query.
 VIEWER_ROLE = "viewer_role"

@@ -19,7 +19,7 @@ from chat import services
 from chat.account_views import client_address, too_many
 from chat.forms import MessageForm, PersonForm, RoomForm
 from chat.limits import RateLimited
-from chat.models import Chat, Membership, Message, page_context, sidebar
+from chat.models import Chat, Membership, Message, page_context, parse_id, sidebar
 
 DETAIL = "chat/chat_detail.html"
 EDIT = "chat/message_form.html"
@@ -161,11 +161,7 @@ def chat_read(request: AuthedRequest, chat_id: int) -> HttpResponse:
 
 
 def parse_cursor(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not (value.isascii() and value.isdigit() and len(value) <= 18):
-        raise ValueError(value)
-    return int(value)
+    return None if value is None else parse_id(value)
 
 
 @login_required
