@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import BaseChannelLayer
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from chat import daphne_adapter
 
@@ -35,6 +36,8 @@ USER_CHATS_EVENT = "user.chats"  # someone joined or left a chat: their chat lis
 # within the lifetime.
 PRESENCE_SECONDS = 60
 PRESENCE_RENEW = 20
+# Seconds before a reader that ended is started again (no tight loop on a lasting error).
+READER_RESTART_DELAY = 0.5
 
 
 def chat_group(chat_id: int) -> str:
@@ -350,11 +353,12 @@ class Hub:
         self.reader.add_done_callback(self.reader_ended)
 
     def reader_ended(self, reader: asyncio.Task[None]) -> None:
-        """The reader never ends on its own: if it does, it is started again at once."""
+        """The reader never ends on its own: if it does (an error nobody foresaw), it is
+        started again a moment later."""
         if reader.cancelled() or self.loop.is_closed():
             return
         logger.error("The channel layer's reader ended (%r); starting it again", reader.exception())
-        self.start_reader()
+        self.loop.call_later(READER_RESTART_DELAY, self.start_reader)
 
     async def read(self, layer: BaseChannelLayer, channel: str) -> None:
         """Hand each event to this process's sockets; one bad event or a lost connection to
@@ -362,12 +366,12 @@ class Hub:
         while True:
             try:
                 event = await layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except (OSError, RedisError):
                 logger.exception("Reading from the channel layer failed; trying again in a second")
                 await asyncio.sleep(1)
                 continue
+            # Any error in one event's delivery is that event's: logged, and the next goes on
+            # (the house rule for long-lived tasks: catch and log per item).
             try:
                 self.dispatch(event)
             except Exception:
@@ -389,5 +393,5 @@ class Hub:
             }
             try:
                 await sync_to_async(cache.set_many)(keys, timeout=PRESENCE_SECONDS)
-            except Exception:
+            except (OSError, RedisError):
                 logger.exception("Renewing presence failed; trying again later")

@@ -13,6 +13,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def hit(action: str, who: object, *, message: str | None = None) -> None:
     global _cache_down
     try:
         count = count_hit(key, period)
-    except Exception:
+    except (OSError, RedisError):
         # Limits protect the service; they must not stop it. While the cache (Redis) is
         # unreachable, attempts pass unlimited, and the outage is logged once.
         if not _cache_down:

@@ -450,14 +450,13 @@ class ReaderTests(TestCase):
 
         with mock.patch.object(hub, "read", dies_once), self.assertLogs("chat.hub", "ERROR"):
             await hub.join(outbox)
-            await asyncio.sleep(0.05)
-        await layer.group_send(
-            hub_module.chat_group(7), {"type": hub_module.HTML_EVENT, "chat_id": 7, "html": "hi"}
-        )
-        for _ in range(100):
-            if received:
-                break
-            await asyncio.sleep(0.01)
+            await layer.group_send(
+                hub_module.chat_group(7), {"type": hub_module.HTML_EVENT, "chat_id": 7, "html": "hi"}
+            )
+            for _ in range(500):
+                if received:
+                    break
+                await asyncio.sleep(0.01)
         assert received == ["hi"] and calls == 2
         assert hub.reader is not None
         hub.reader.cancel()
