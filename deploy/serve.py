@@ -19,10 +19,12 @@ socket processes one at a time and gunicorn's workers gracefully, e.g. after a d
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -93,6 +95,18 @@ def accepts(port: int, host: str = LOOPBACK) -> bool:
         return False
 
 
+def worker_user(static_root: str) -> str:
+    """Whom nginx's workers run as, when serve.py runs as root: www-data (they only read
+    static files and proxy), unless www-data can't reach STATIC_ROOT (a checkout in a
+    private directory, e.g. one made by mktemp); then the static files' owner, said in the log."""
+    path = Path(static_root).resolve()
+    if not path.exists() or all(os.stat(folder).st_mode & stat.S_IXOTH for folder in (path, *path.parents)):
+        return "www-data"
+    owner = pwd.getpwuid(path.stat().st_uid).pw_name
+    log(f"www-data can't reach {path}: nginx's workers run as {owner}")
+    return owner
+
+
 def render_nginx(
     *,
     options: Options,
@@ -104,8 +118,7 @@ def render_nginx(
 ) -> str:
     """deploy/nginx.conf with its placeholders filled in."""
     values = {
-        # nginx's workers drop root's privileges; they only read static files and proxy.
-        "user_line": "user www-data;" if os.geteuid() == 0 else "",
+        "user_line": f"user {worker_user(static_root)};" if os.geteuid() == 0 else "",
         "runtime": str(runtime),
         "host": options.host,
         "port": str(options.port),

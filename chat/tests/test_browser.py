@@ -97,8 +97,8 @@ def open_chat(page: Page, name: str = "General", *, live: bool = True) -> None:
         wait_for_socket(page)
 
 
-def wait_for_socket(page: Page, timeout: float | None = None) -> None:
-    expect(page.locator("html")).to_have_attribute("data-chat-socket", "open", timeout=timeout)
+def wait_for_socket(page: Page) -> None:
+    expect(page.locator("html")).to_have_attribute("data-chat-socket", "open")
 
 
 def create_room(page: Page, name: str, *, visibility: str = "Public") -> int:

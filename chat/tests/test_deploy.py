@@ -219,10 +219,7 @@ def test_browser_chat_through_nginx(sign_up: Callable[..., Any], deployment: Dep
     for page in (alice, bob):
         page.goto(f"/chats/{row[0]}/")
         expect(page.get_by_role("heading", level=1)).to_have_text("General")
-        # The first sockets of freshly started processes (PostgreSQL pools opening, Redis
-        # subscriptions made) on a machine busy with the rest of the suite: a longer wait.
-        # (Once, in CI, the first socket was not open after 10 s; never since, alone.)
-        wait_for_socket(page, timeout=30_000)
+        wait_for_socket(page)
     text = f"Through nginx {uuid.uuid4().hex[:8]}"
     send(alice, text)
     expect(messages_with(bob, text)).to_have_count(1)
