@@ -31,6 +31,7 @@ from chat.hub import (
     HTML_EVENT,
     REVOKE_EVENT,
     SESSIONS_EVENT,
+    TOKEN_EVENT,
     USER_CHATS_EVENT,
     Hub,
     Outbox,
@@ -153,6 +154,12 @@ def sessions_ended(user_id: int) -> None:
     of theirs, on every process, is closed with a code the page retries; on reconnecting,
     a session that is no longer valid is refused."""
     publish(user_group(user_id), {"type": SESSIONS_EVENT, "user_id": user_id})
+
+
+def token_revoked(user_id: int, token_id: int) -> None:
+    """One of the user's API tokens was revoked: the sockets signed in with it close, on
+    every process, with a code that says not to retry."""
+    publish(user_group(user_id), {"type": TOKEN_EVENT, "user_id": user_id, "token_id": token_id})
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

@@ -30,6 +30,7 @@ HTML_EVENT = "chat.html"  # fragments for a chat's open sockets, and its members
 REVOKE_EVENT = "chat.revoke"  # someone's membership of a chat ended
 SESSIONS_EVENT = "user.sessions_ended"  # someone's sessions ended
 USER_CHATS_EVENT = "user.chats"  # someone joined or left a chat: their chat list changes
+TOKEN_EVENT = "user.token_revoked"  # one of someone's API tokens was revoked
 
 # Presence: a socket's chat is marked "open by this user" for this long, renewed every
 # PRESENCE_RENEW seconds while the socket lives; a closed tab or a dead process drops out
@@ -77,12 +78,15 @@ class Outbox:
         on_revoke: Callable[[], None] = lambda: None,
         chat_id: int | None = None,
         watching: Iterable[int] = (),
+        token_id: int | None = None,
     ) -> None:
         self.send = send
         self.on_overflow = on_overflow
         # Whose socket this is, and what to do when they leave the chat or are removed.
         self.user_id = user_id
         self.on_revoke = on_revoke
+        # The API token the socket signed in with (None: the browser session).
+        self.token_id = token_id
         # The chat open in the page (None on the chat list), and the chats in its chat list.
         self.chat_id = chat_id
         self.watching = set(watching)
@@ -304,6 +308,12 @@ class Hub:
                 self.unwatch(outbox, chat_id)
             outbox.push(html)
 
+    def revoke_token(self, user_id: int, token_id: int) -> None:
+        """An API token was revoked: the sockets that signed in with it are closed for good."""
+        for outbox in tuple(self.users.get(user_id, ())):
+            if outbox.token_id == token_id:
+                outbox.on_revoke()
+
     def end_sessions(self, user_id: int) -> None:
         for outbox in tuple(self.users.get(user_id, ())):
             outbox.restart()
@@ -330,6 +340,8 @@ class Hub:
             self.user_chats(event["user_id"], event["chat_id"], event["action"], event["html"])
         elif kind == SESSIONS_EVENT:
             self.end_sessions(event["user_id"])
+        elif kind == TOKEN_EVENT:
+            self.revoke_token(event["user_id"], event["token_id"])
         else:
             logger.error("An event of unknown type %r was dropped", kind)
 

@@ -74,6 +74,8 @@ class Chat(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Chosen by the client that created the room, so that a retried creation makes one room.
+    client_id = models.UUIDField(null=True, blank=True, editable=False)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="chats", blank=True
     )
@@ -82,6 +84,13 @@ class Chat(models.Model):
 
     class Meta:
         ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="one_chat_per_creator_and_client_id",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -119,6 +128,9 @@ class Membership(models.Model):
     last_read_message = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The chat's event that made this membership (chat.created or member.added): a client of
+    # the event stream that was away when it was added follows the chat from there.
+    joined_event = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = MembershipQuerySet.as_manager()
 
@@ -202,6 +214,28 @@ class Message(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class Event(models.Model):
+    """One change in a chat, as the event stream sends it (chat.events).
+
+    Its frame's JSON is made once, when the change is stored, and kept so that a client
+    that reconnects gets what it missed, in order, from the same bytes.
+    """
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="events")
+    # The chat's event number (Chat.last_event when it happened): gapless per chat.
+    number = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=40)
+    data = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["chat", "number"]
+        constraints = [models.UniqueConstraint(fields=["chat", "number"], name="one_event_per_chat_number")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.number} in chat {self.chat_id}"
 
 
 def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
