@@ -15,11 +15,11 @@ PYTEST_ARGS ?=
 # The tests that run inside the pytest process: no browser, no server processes.
 IN_PROCESS := not browser and not delivery and not process
 
-.PHONY: run serve test test-fast lint css css-check clean bench lock
+.PHONY: run serve test test-fast lint css css-check clean bench lock messages
 
 # The settings default to production (DEBUG off, a SECRET_KEY required). The development
 # targets run with DEBUG on unless it is set; their prerequisites inherit it.
-run test test-fast lint bench: export DEBUG ?= true
+run test test-fast lint bench messages: export DEBUG ?= true
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,15 @@ lock: $(BIN)/.installed-dev
 	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements.txt requirements.in
 	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements-uvicorn.txt requirements-uvicorn.in
 	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements-dev.txt requirements-dev.in
+
+# Update the Russian catalogue (locale/ru/LC_MESSAGES/django.po) from the code and the
+# templates, then compile it (needs GNU gettext: apt-get install -y gettext). New messages
+# come in untranslated, and `make test` fails until each has its Russian (chat/tests/
+# test_i18n.py). The compiled .mo is committed, so that `make run` needs no gettext.
+messages: $(BIN)/.installed
+	$(BIN)/python manage.py makemessages --locale ru --add-location file --no-obsolete \
+		--ignore node_modules --ignore staticfiles --ignore chat/tests --ignore bench --ignore deploy --ignore docs
+	$(BIN)/python manage.py compilemessages --locale ru --ignore .venv --ignore node_modules
 
 # Rebuild the committed CSS after changing templates (needs Node and npm).
 css:

@@ -8,9 +8,10 @@ Servers (the columns): the seed's consumer (the baseline, bench.seed), the chat 
 daphne (the default deployment), the chat on uvicorn with uvloop and websockets, and a
 bare `websockets` broadcast (the floor, bench.floor). Scenarios: `idle`, `fanout`
 (with the burst), `rooms`, and `redis` (the chat on two processes sharing Redis and
-PostgreSQL, against one), and `http` (room page and form post rates of one daphne
-against deploy/'s gunicorn + daphne behind nginx, bench/http.py). See bench/README.md for
-what each measures.
+PostgreSQL, against one), `events` (the fan-out's room followed by token clients of
+the JSON event stream, bench/events.py), and `http` (room page and form post rates of
+one daphne against deploy/'s gunicorn + daphne behind nginx, bench/http.py). See
+bench/README.md for what each measures.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ HOST = "127.0.0.1"
 SERVER_START_TIMEOUT = 60.0
 SERVERS = ("seed", "daphne", "uvicorn", "floor")
 OURS = ("daphne", "uvicorn")
-SCENARIOS = ("idle", "fanout", "rooms", "redis", "http")
+SCENARIOS = ("idle", "fanout", "events", "rooms", "redis", "http")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 BENCH_DATABASE = "chat_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -274,10 +275,12 @@ class Bench:
     def client(
         self, kind: str, plan: Path, ports: list[int], pids: list[int], scenario: list[str]
     ) -> dict[str, Any]:
-        argv = [PYTHON, "-m", "bench.client", "--plan", str(plan), "--proto", protocol(kind)]
+        # The event stream's clients are bench.events's; every other scenario's bench.client's.
+        module = "bench.events" if scenario[0] == "events" else "bench.client"
+        argv = [PYTHON, "-m", module, "--plan", str(plan), "--proto", protocol(kind)]
         argv += [f"--url=ws://{HOST}:{port}" for port in ports]
         argv += [f"--pid={pid}" for pid in pids]
-        drain = self.sizes.fanout_drain if scenario[0] == "fanout" else self.sizes.drain
+        drain = self.sizes.fanout_drain if scenario[0] in ("fanout", "events") else self.sizes.drain
         argv += ["--concurrency", str(self.sizes.connect_concurrency), "--drain", str(drain)]
         timeout = (
             300 + 2 * drain + self.sizes.duration + self.sizes.capacity_duration + self.sizes.idle_budget
@@ -314,10 +317,22 @@ class Bench:
         plan = self.prepare(
             f"sqlite:///{database}", users, 100 if users >= 1000 else 4, sizes.fanout_members, "sqlite"
         )
+        if "events" in scenarios:
+            # The event stream's clients sign in with API tokens, made by the token service.
+            tokens = ["tokens", "--members", str(sizes.fanout_members)]
+            self.processes.run(
+                [PYTHON, "-m", "bench.events", "--plan", str(plan), *tokens],
+                self.app_env(f"sqlite:///{database}"),
+                timeout=600,
+            )
         arguments = {
             "idle": ["idle", "--sockets", str(sizes.idle_sockets), "--budget", str(sizes.idle_budget)],
             "fanout": [
                 "fanout", "--members", str(sizes.fanout_members), "--messages", str(sizes.fanout_messages),
+                "--rate", str(sizes.fanout_rate), "--burst", str(sizes.burst),
+            ],
+            "events": [
+                "events", "--members", str(sizes.fanout_members), "--messages", str(sizes.fanout_messages),
                 "--rate", str(sizes.fanout_rate), "--burst", str(sizes.burst),
             ],
             "rooms": [
@@ -328,6 +343,8 @@ class Bench:
         results: dict[str, dict[str, Any]] = {}
         for scenario in scenarios:
             for kind in servers:
+                if scenario == "events" and kind not in OURS:
+                    continue  # The seed and the floor have no event stream.
                 log(f"{scenario} on {kind}")
                 env = self.app_env(self.fresh_sqlite(database))
                 try:
@@ -422,6 +439,23 @@ def rows(sizes: Sizes) -> list[Row]:
         Row("burst: server CPU per delivery, us", "fanout", path("burst", "server_cpu_per_delivery_us")),
         Row("burst: last recipient p99, ms", "fanout", path("burst", "last_recipient_p99_ms")),
         Row("burst: lost", "fanout", path("burst", "lost")),
+        Row(
+            f"events, {big} token clients: last recipient p50, ms",
+            "events",
+            path("steady", "last_recipient_p50_ms"),
+        ),
+        Row("events: last recipient p99, ms", "events", path("steady", "last_recipient_p99_ms")),
+        Row("events: delivery p99, ms", "events", path("steady", "p99_ms")),
+        Row("events: lost", "events", path("steady", "lost")),
+        Row(f"events, burst of {sizes.burst}: drain, ms", "events", path("burst", "drain_ms")),
+        Row(
+            "events burst: server CPU per delivered event, us",
+            "events",
+            path("burst", "server_cpu_per_delivery_us"),
+        ),
+        Row("events burst: lost", "events", path("burst", "lost")),
+        Row("events: distinct frames per event", "events", path("distinct_frames_per_event")),
+        Row("events CPU ÷ HTML fan-out CPU, per delivery", "events_vs_html", path("ratio")),
         Row(f"{many}: offered msgs/s", "rooms", path("offered_per_s")),
         Row("rooms: delivery p50, ms", "rooms", path("p50_ms")),
         Row("rooms: delivery p99, ms", "rooms", path("p99_ms")),
@@ -597,6 +631,17 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
             single = [scenario for scenario in arguments.only if scenario not in ("redis", "http")]
             if single:
                 results["scenarios"].update(bench.single_process(single, arguments.servers))
+                for kind in OURS:
+                    html = path("burst", "server_cpu_per_delivery_us")(
+                        results["scenarios"].get("fanout", {}).get(kind, {})
+                    )
+                    json_cpu = path("burst", "server_cpu_per_delivery_us")(
+                        results["scenarios"].get("events", {}).get(kind, {})
+                    )
+                    if html and json_cpu:
+                        results["scenarios"].setdefault("events_vs_html", {})[kind] = {
+                            "ratio": round(json_cpu / html, 2)
+                        }
             if "redis" in arguments.only:
                 shared = bench.shared(arguments.servers)
                 results["scenarios"].update(shared)
@@ -621,6 +666,21 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def events_note(results: dict[str, Any]) -> str:
+    distinct = {
+        kind: result.get("distinct_frames_per_event")
+        for kind, result in results["scenarios"]["events"].items()
+        if isinstance(result, dict)
+    }
+    figures = ", ".join(f"{kind} {value}" for kind, value in distinct.items())
+    return (
+        "Events: the JSON of an event is made once, when the change is saved, whatever the number\n"
+        "of clients (asserted in process by chat/tests/test_events.py::EventStreamTests::\n"
+        "test_the_json_is_made_once_per_event_whatever_the_number_of_clients). Here, the distinct\n"
+        f"frames that the token clients received per event (1: the same bytes for all): {figures}."
+    )
+
+
 def report(results: dict[str, Any]) -> str:
     sizes = Sizes(**results["sizes"])
     info = results["versions"]
@@ -636,6 +696,8 @@ def report(results: dict[str, Any]) -> str:
     for name, figure, met in targets(results):
         verdict = "n/a" if met is None else ("met" if met else "MISSED")
         lines.append(f"  {verdict:6} {name}: {figure}")
+    if "events" in results["scenarios"]:
+        lines += ["", events_note(results)]
     if "http" in results["scenarios"]:
         from bench import http
 

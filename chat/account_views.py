@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from chat import services
@@ -101,5 +102,5 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     """End every session of the user, this one included, and revoke their API token."""
     services.sign_out_everywhere(user=cast(User, request.user))
     logout(request)
-    messages.success(request, "You are signed out everywhere, and your API token is revoked.")
+    messages.success(request, _("You are signed out everywhere, and your API token is revoked."))
     return redirect("login")

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy, ngettext
 
 from chat import services
 from chat.models import Chat, Membership, Message
@@ -55,7 +56,9 @@ class MessageAdmin(ReadOnly, admin.ModelAdmin):
     list_select_related = ["chat", "user"]
     actions = ["delete_leaving_tombstones"]
 
-    @admin.action(description="Delete the selected messages (each leaves a tombstone, pushed live)")
+    @admin.action(
+        description=gettext_lazy("Delete the selected messages (each leaves a tombstone, pushed live)")
+    )
     def delete_leaving_tombstones(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         user = request.user
         assert isinstance(user, User)
@@ -67,7 +70,12 @@ class MessageAdmin(ReadOnly, admin.ModelAdmin):
                 self.message_user(request, str(error), messages.ERROR)
                 return
             deleted += 1
-        self.message_user(request, f"Deleted {deleted} message(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Deleted %(count)s message.", "Deleted %(count)s messages.", deleted)
+            % {"count": deleted},
+            messages.SUCCESS,
+        )
 
 
 class ServicePasswordForm(AdminPasswordChangeForm):

@@ -29,7 +29,6 @@ from django.template.loader import render_to_string
 from chat import daphne_adapter
 from chat.hub import (
     HTML_EVENT,
-    REVOKE_EVENT,
     SESSIONS_EVENT,
     TOKEN_EVENT,
     USER_CHATS_EVENT,
@@ -68,15 +67,28 @@ def render_message_version(message: Message) -> str:
     return render_to_string(f"{DETAIL}#message", {"message": message})
 
 
-def render_sidebar_update(chat: Chat, action: str, unread: int = 0) -> str:
+def render_sidebar_update(
+    chat: Chat, action: str, unread: int = 0, mentions: int = 0, mentioned: str = ""
+) -> str:
     """A change to a chat in its members' chat lists (chat/sidebar.html#update); `chat`
-    carries its `last_message` (or None)."""
-    return render_to_string(f"{SIDEBAR}#update", {"chat": chat, "action": action, "unread": unread})
+    carries its `last_message` (or None). `mentioned` lists whom a new message mentions
+    (user ids, or "here"): each page counts its own mentions from it."""
+    return render_to_string(
+        f"{SIDEBAR}#update",
+        {"chat": chat, "action": action, "unread": unread, "mentions": mentions, "mentioned": mentioned},
+    )
 
 
-def message_posted(message: Message) -> None:
-    """A new message: appended in the chat's open pages, and moved to the top of its
-    members' chat lists, with its preview."""
+def mentioned(message: Message) -> str:
+    """Whom a new message mentions, as the chat-list carrier says it."""
+    if message.mentions_everyone:
+        return "here"
+    return " ".join(str(user_id) for user_id in getattr(message, "mentioned_ids", ()))
+
+
+def message_posted(message: Message, frame: str) -> None:
+    """A new message: appended in the chat's open pages, moved to the top of its members'
+    chat lists, with its preview, and `frame` (its event) to the event streams."""
     chat = message.chat
     chat.last_message = message  # type: ignore[attr-defined]
     chat.last_seq = max(chat.last_seq, message.seq)
@@ -86,22 +98,38 @@ def message_posted(message: Message) -> None:
             "type": HTML_EVENT,
             "chat_id": message.chat_id,
             "html": render_message(message),
-            "sidebar": render_sidebar_update(chat, "message"),
+            "sidebar": render_sidebar_update(chat, "message", mentioned=mentioned(message)),
             # A page with the chat open updates its own entry from the message (chat.js):
             # in a big room where everyone has it open, each frame stays the message alone.
             "open_pages_too": False,
+            "frame": frame,
+            "event": message.event,
         },
     )
 
 
-def message_changed(message: Message) -> None:
+def message_changed(message: Message, frame: str) -> None:
     publish(
         chat_group(message.chat_id),
-        {"type": HTML_EVENT, "chat_id": message.chat_id, "html": render_message_version(message)},
+        {
+            "type": HTML_EVENT,
+            "chat_id": message.chat_id,
+            "html": render_message_version(message),
+            "frame": frame,
+            "event": message.event,
+        },
     )
 
 
-def chat_updated(chat: Chat) -> None:
+def chat_event(chat_id: int, event: int, frame: str) -> None:
+    """A change with nothing to show in the pages (someone joined): for the event streams."""
+    publish(
+        chat_group(chat_id),
+        {"type": HTML_EVENT, "chat_id": chat_id, "html": "", "frame": frame, "event": event},
+    )
+
+
+def chat_updated(chat: Chat, frame: str) -> None:
     """A room was renamed, or its topic or visibility changed: its title in the pages that
     have it open, and its entry in its members' chat lists."""
     from chat.models import Message
@@ -114,6 +142,8 @@ def chat_updated(chat: Chat) -> None:
             "chat_id": chat.pk,
             "html": render_to_string(CHAT_TITLE, {"chat": chat}),
             "sidebar": render_sidebar_update(chat, "update"),
+            "frame": frame,
+            "event": chat.last_event,
         },
     )
 
@@ -131,22 +161,46 @@ def chat_added(chat_id: int, user_id: int) -> None:
     membership = sidebar_entry(user_id=user_id, chat_id=chat_id)
     if membership is None:
         return
-    html = render_sidebar_update(membership.chat, "add", unread=membership.unread_count)  # type: ignore[attr-defined]
+    html = render_sidebar_update(
+        membership.chat,
+        "add",
+        unread=membership.unread_count,  # type: ignore[attr-defined]
+        mentions=membership.mention_count,  # type: ignore[attr-defined]
+    )
     publish(
         user_group(user_id),
-        {"type": USER_CHATS_EVENT, "user_id": user_id, "chat_id": chat_id, "action": "add", "html": html},
+        {
+            "type": USER_CHATS_EVENT,
+            "user_id": user_id,
+            "chat_id": chat_id,
+            "action": "add",
+            "html": html,
+            # Their event streams follow the chat from the event that added them.
+            "event": membership.joined_event,
+        },
     )
 
 
-def member_left(chat_id: int, user_id: int) -> None:
-    """A member left or was removed: the chat leaves their chat lists (and their open
-    pages of it say so), and their open sockets on the chat are closed."""
+def member_left(chat_id: int, user_id: int, event: int, frame: str) -> None:
+    """A member left or was removed: the chat leaves their chat lists (and their open pages
+    of it say so); then the event goes to the chat's streams (theirs included, which stop
+    following the chat there) and their open sockets on the chat are closed."""
     html = render_to_string(f"{SIDEBAR}#update", {"chat": {"pk": chat_id}, "action": "remove"})
     publish(
         user_group(user_id),
         {"type": USER_CHATS_EVENT, "user_id": user_id, "chat_id": chat_id, "action": "remove", "html": html},
     )
-    publish(chat_group(chat_id), {"type": REVOKE_EVENT, "chat_id": chat_id, "user_id": user_id})
+    publish(
+        chat_group(chat_id),
+        {
+            "type": HTML_EVENT,
+            "chat_id": chat_id,
+            "html": "",
+            "frame": frame,
+            "event": event,
+            "removed_user": user_id,
+        },
+    )
 
 
 def sessions_ended(user_id: int) -> None:
@@ -204,3 +258,48 @@ def online(chat_id: int, user_ids: Iterable[int]) -> set[int]:
     """Which of these users have the chat open now, on any process."""
     keys = {presence_key(chat_id, user_id): user_id for user_id in user_ids}
     return {keys[key] for key in cache.get_many(list(keys))}
+
+
+# Reactions and pins (chat.services.reactions, chat.services.pins).
+
+# The chat's pin count, in its page's Pinned link.
+PIN_COUNT = "chat/pins.html#pin_count"
+
+
+def message_redrawn(message_id: int, event: int, frame: str) -> None:
+    """A change shown on a message (its reactions, its pin) as chat event `event`: the
+    message's newest version, rendered once with its reactions and pin, replaces it in the
+    chat's open pages, and `frame` goes to the event streams.
+
+    The message is read afresh, so that what is shown matches its `data-event`: a page
+    keeps the newest version of a message, whichever push arrives first.
+    """
+    from chat.models import Message, with_reactions_and_pins
+
+    message = Message.objects.with_author().get(pk=message_id)
+    with_reactions_and_pins([message])
+    publish(
+        chat_group(message.chat_id),
+        {
+            "type": HTML_EVENT,
+            "chat_id": message.chat_id,
+            "html": render_message_version(message),
+            "frame": frame,
+            "event": event,
+        },
+    )
+
+
+def pins_changed(chat_id: int, event: int = 0, frame: str = "") -> None:
+    """The chat's pins changed: its new pin count in the open pages (a page whose Pinned
+    panel is open fetches it afresh, chat.js). With `frame` (a deleted message leaving the
+    pins, which shows nowhere else), the count carries event `event` and the frame goes to
+    the event streams."""
+    from chat.models import Pin
+
+    count = Pin.objects.filter(chat_id=chat_id).count()
+    html = render_to_string(PIN_COUNT, {"pin_count": count, "event": event})
+    publish(
+        chat_group(chat_id),
+        {"type": HTML_EVENT, "chat_id": chat_id, "html": html, "frame": frame, "event": event},
+    )

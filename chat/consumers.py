@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import SyncToAsync
@@ -13,8 +14,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connections
+from django.utils import translation
 
 from chat import access_log, broadcast, frames
+from chat.i18n import language_of_scope
 from chat.limits import parse_rate
 from chat.models import Chat, Membership
 
@@ -75,6 +78,12 @@ def frame_sync_to_async(function: Any) -> Any:
     return FrameSyncToAsync(function, thread_sensitive=True)
 
 
+def in_language[T](language: str, function: Callable[..., T], **kwargs: Any) -> T:
+    """Run a socket's frame in the language of its page."""
+    with translation.override(language):
+        return function(**kwargs)
+
+
 class FrameRate:
     """How fast one socket sends frames, in fixed windows of FRAME_RATE's period; kept in the
     socket itself, since a flood is refused before it costs a thread hop or a cache trip."""
@@ -99,10 +108,11 @@ class FrameRate:
         return self.strikes >= FLOOD_STRIKES
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class HubConsumer(AsyncWebsocketConsumer):
+    """A socket registered in its process's hub (chat.hub), whatever it speaks."""
+
     # Pushes arrive through broadcast's per-process hub, not through a channel per socket.
     channel_layer_alias = "no channel per socket"
-    chat: Chat | None = None
     outbox: broadcast.Outbox | None = None
     # The code the socket ended with: the server's when it closed it, else the client's.
     close_code: int | None = None
@@ -115,22 +125,61 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await super().__call__(scope, receive, send)
         finally:
             await self.leave_hub()
-            user = scope.get("user")
+            user = getattr(self, "user", None) or scope.get("user")
             access_log.socket_session(
                 user_id=user.pk if user is not None else None,
-                chat_id=scope.get("url_route", {}).get("kwargs", {}).get("chat_id"),
+                chat_id=self.logged_chat_id(),
                 code=self.close_code,
                 duration=time.monotonic() - started,
             )
+
+    def logged_chat_id(self) -> int | None:
+        return self.scope.get("url_route", {}).get("kwargs", {}).get("chat_id")
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self.close_code = self.close_code or (code if isinstance(code, int) else 1000)
         await super().close(code=code, reason=reason)
 
+    async def disconnect(self, code: int) -> None:
+        self.close_code = self.close_code or code
+        await self.leave_hub()
+
+    async def join_hub(self, outbox: broadcast.Outbox) -> bool:
+        """Register the socket, unless its user has too many open on this process."""
+        self.hub = broadcast.hub()
+        if self.hub.sockets_of(self.user.pk) >= settings.SOCKETS_PER_USER:
+            logger.warning("User %s has too many sockets open: refusing one more", self.user.pk)
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return False
+        self.outbox = outbox
+        await self.hub.join(outbox)
+        return True
+
+    async def leave_hub(self) -> None:
+        if self.outbox is not None:
+            outbox, self.outbox = self.outbox, None
+            await self.hub.leave(outbox)
+
+    def revoked(self) -> None:
+        asyncio.get_running_loop().create_task(self.close(code=CLOSE_NOT_ALLOWED))
+
+    def fell_behind(self) -> None:
+        logger.warning("A socket of user %s fell too far behind: closing it", self.user.pk)
+        asyncio.get_running_loop().create_task(self.close(code=CLOSE_RECONNECT))
+
+
+class ChatConsumer(HubConsumer):
+    """The chat page's socket (/ws/chats/<id>/, or /ws/chats/ for the chat list alone):
+    HTML fragments out, htmx's form frames in."""
+
+    chat: Chat | None = None
+
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.rate = FrameRate()
         self.typed_at = 0.0
+        # The replies to this socket alone (errors, catch-up) speak the page's language.
+        self.language = language_of_scope(self.scope)
         found = await frame_sync_to_async(socket_chats)(
             self.user, self.scope["url_route"]["kwargs"].get("chat_id")
         )
@@ -138,13 +187,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if found is None:
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
-        self.hub = broadcast.hub()
-        if self.hub.sockets_of(self.user.pk) >= settings.SOCKETS_PER_USER:
-            logger.warning("User %s has too many sockets open: refusing one more", self.user.pk)
-            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
-            return
         self.chat, watching = found
-        self.outbox = broadcast.Outbox(
+        outbox = broadcast.Outbox(
             self.base_send,
             on_overflow=self.fell_behind,
             user_id=self.user.pk,
@@ -152,16 +196,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             chat_id=self.chat.pk if self.chat is not None else None,
             watching=watching,
         )
-        await self.hub.join(self.outbox)
-
-    async def disconnect(self, code: int) -> None:
-        self.close_code = self.close_code or code
-        await self.leave_hub()
-
-    async def leave_hub(self) -> None:
-        if self.outbox is not None:
-            outbox, self.outbox = self.outbox, None
-            await self.hub.leave(outbox)
+        await self.join_hub(outbox)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # A socket without an open chat (the chat list) only listens.
@@ -182,15 +217,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if now - self.typed_at < TYPING_INTERVAL:
                 return
             self.typed_at = now
-        reply = await frame_sync_to_async(frames.handle)(user=self.user, chat=self.chat, text_data=text_data)
+        reply = await frame_sync_to_async(in_language)(
+            self.language, frames.handle, user=self.user, chat=self.chat, text_data=text_data
+        )
         if reply and self.outbox is not None:
             self.outbox.push(reply)
-
-    def revoked(self) -> None:
-        asyncio.get_running_loop().create_task(self.close(code=CLOSE_NOT_ALLOWED))
-
-    def fell_behind(self) -> None:
-        logger.warning(
-            "A socket of user %s in chat %s fell too far behind: closing it", self.user.pk, self.chat
-        )
-        asyncio.get_running_loop().create_task(self.close(code=CLOSE_RECONNECT))

@@ -19,8 +19,10 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
 
 from chat import broadcast, services
+from chat.errors import Conflict
 from chat.forms import MessageForm
 from chat.models import ID_MAX, Chat, Message, page_context, parse_id
 
@@ -37,23 +39,25 @@ def render_errors(*errors: str) -> str:
 
 
 def too_fast() -> str:
-    return render_errors("You are sending too fast. Wait a moment, then send again.")
+    return render_errors(gettext("You are sending too fast. Wait a moment, then send again."))
 
 
 def parse_frame(text_data: str | None) -> dict[str, Any]:
     """The JSON object of a frame, or ValidationError saying what is wrong with it."""
     if text_data is None:
-        raise ValidationError("Send text frames: binary frames are not understood.")
+        raise ValidationError(gettext("Send text frames: binary frames are not understood."))
     if len(text_data.encode(errors="surrogatepass")) > settings.FRAME_MAX_BYTES:
-        raise ValidationError(f"The frame is too large: at most {settings.FRAME_MAX_BYTES} bytes.")
+        raise ValidationError(
+            gettext("The frame is too large: at most %(limit)s bytes.") % {"limit": settings.FRAME_MAX_BYTES}
+        )
     try:
         frame = json.loads(text_data)
     except ValueError:
-        raise ValidationError("The frame is not valid JSON.") from None
+        raise ValidationError(gettext("The frame is not valid JSON.")) from None
     except RecursionError:
-        raise ValidationError("The frame is nested too deeply.") from None
+        raise ValidationError(gettext("The frame is nested too deeply.")) from None
     if not isinstance(frame, dict):
-        raise ValidationError("The frame must be a JSON object of the form's fields.")
+        raise ValidationError(gettext("The frame must be a JSON object of the form's fields."))
     return frame
 
 
@@ -79,18 +83,18 @@ def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
         return send_message(user=user, chat=chat, frame=frame)
     except ValidationError as error:
         return render_errors(*error.messages)
-    except PermissionDenied as error:
+    except (PermissionDenied, Conflict) as error:
         return render_errors(str(error))
     except DatabaseError:
         # The connection is renewed before the next frame; nothing was saved, so the
         # sender keeps the text and may send it again (the client id makes that safe).
         logger.exception("Saving a frame from user %s in chat %s failed", user.pk, chat.pk)
-        return render_errors("Your message could not be saved. Please send it again.")
+        return render_errors(gettext("Your message could not be saved. Please send it again."))
     except Exception:
         # A frame the checks above did not foresee: logged for a fix, and the socket
         # (and every other socket of this process) goes on.
         logger.exception("A frame from user %s in chat %s could not be handled", user.pk, chat.pk)
-        return render_errors("That could not be done. Reload the page if it happens again.")
+        return render_errors(gettext("That could not be done. Reload the page if it happens again."))
 
 
 def send_message(*, user: User, chat: Chat, frame: dict[str, Any]) -> str:
@@ -99,7 +103,11 @@ def send_message(*, user: User, chat: Chat, frame: dict[str, Any]) -> str:
     if not form.is_valid():
         return render_errors(*form.all_errors())
     message, _ = services.post_message(
-        chat=chat, user=user, text=form.cleaned_data["text"], client_id=form.cleaned_data["client_id"]
+        chat=chat,
+        user=user,
+        text=form.cleaned_data["text"],
+        client_id=form.cleaned_data["client_id"],
+        reply_to=form.cleaned_data["reply_to"],
     )
     return render_to_string(
         f"{DETAIL}#composer_sent", {"chat": chat, "form": MessageForm.fresh(), "sent": message}
@@ -115,7 +123,7 @@ def cursor(value: object) -> int:
             return value
     except ValueError:
         pass
-    raise ValidationError("Catching up and read receipts need message ids and event numbers.")
+    raise ValidationError(gettext("Catching up and read receipts need message ids and event numbers."))
 
 
 def catch_up(*, chat: Chat, after: object, since: object, first: object = 0) -> str:

@@ -10,6 +10,7 @@ subscription per chat and per user with sockets on a process, never one per sock
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,11 +27,10 @@ from chat import daphne_adapter
 logger = logging.getLogger(__name__)
 
 # The events that travel between processes.
-HTML_EVENT = "chat.html"  # fragments for a chat's open sockets, and its members' chat lists
-REVOKE_EVENT = "chat.revoke"  # someone's membership of a chat ended
+HTML_EVENT = "chat.html"  # a chat's change: fragments for its pages, its event for the streams
 SESSIONS_EVENT = "user.sessions_ended"  # someone's sessions ended
 USER_CHATS_EVENT = "user.chats"  # someone joined or left a chat: their chat list changes
-TOKEN_EVENT = "user.token_revoked"  # one of someone's API tokens was revoked
+TOKEN_EVENT = "user.token_revoked"  # noqa: S105 (an event type) one of their API tokens was revoked
 
 # Presence: a socket's chat is marked "open by this user" for this long, renewed every
 # PRESENCE_RENEW seconds while the socket lives; a closed tab or a dead process drops out
@@ -53,6 +53,26 @@ def user_group(user_id: int) -> str:
 
 def presence_key(chat_id: int, user_id: int) -> str:
     return f"presence:{chat_id}:{user_id}"
+
+
+def legacy_frame(frame: str) -> str:
+    """An event in the original protocol's shape (ws/chat/): a new message as
+    `{"message": <text>, ...}`; nothing for any other event."""
+    event = json.loads(frame)
+    if event["type"] != "message.created":
+        return ""
+    message = event["message"]
+    return json.dumps(
+        {
+            "message": message["text"],
+            "id": message["id"],
+            "chat": message["chat"],
+            "user": message["user"],
+            "username": message["user"]["username"],
+            "timestamp": message["timestamp"],
+        },
+        ensure_ascii=False,
+    )
 
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -162,6 +182,67 @@ class Outbox:
             self.closing = asyncio.ensure_future(self.send({"type": "websocket.close", "code": 1012}))
 
 
+class StreamOutbox(Outbox):
+    """A socket of the event stream (chat.stream): the JSON events of every chat of its
+    user, each chat's in order and once each.
+
+    `cursors` holds, per chat, the last event number sent. An event that is not the next
+    one (pushes from two processes may cross) or that arrives while the chat is being
+    caught up is not sent here: `on_gap` reads what is missing from the database, where
+    every event is stored before it is pushed.
+    """
+
+    def __init__(
+        self,
+        send: Send,
+        on_overflow: Callable[[], None],
+        *,
+        user_id: int,
+        token_id: int | None,
+        on_revoke: Callable[[], None],
+        on_gap: Callable[[int], None],
+        cursors: dict[int, int],
+    ) -> None:
+        super().__init__(send, on_overflow, user_id=user_id, token_id=token_id, on_revoke=on_revoke)
+        self.cursors = dict(cursors)
+        self.on_gap = on_gap
+        # Chats being read from the database now, and those of them that had a push meanwhile.
+        self.catching_up: set[int] = set(cursors)
+        self.stale: set[int] = set()
+
+    def offer(self, chat_id: int, number: int, text: str, prepared: Any) -> None:
+        if chat_id in self.catching_up:
+            self.stale.add(chat_id)
+            return
+        cursor = self.cursors.get(chat_id)
+        if cursor is None or number <= cursor:
+            return
+        if number == cursor + 1:
+            self.cursors[chat_id] = number
+            self.push(text, prepared)
+        else:
+            self.catch_up(chat_id)
+
+    def catch_up(self, chat_id: int) -> None:
+        if chat_id not in self.catching_up:
+            self.catching_up.add(chat_id)
+            self.on_gap(chat_id)
+
+    def follow(self, chat_id: int, after: int) -> None:
+        """The user joined the chat: send its events from `after` on."""
+        if chat_id not in self.cursors:
+            self.cursors[chat_id] = after
+            self.catch_up(chat_id)
+
+
+class LegacyOutbox(Outbox):
+    """A socket of the original JSON protocol (ws/chat/): one chat's new messages."""
+
+    def __init__(self, send: Send, on_overflow: Callable[[], None], *, follows: int, **kwargs: Any) -> None:
+        super().__init__(send, on_overflow, **kwargs)
+        self.follows = follows
+
+
 class Hub:
     """One event loop's sockets and its subscriptions to other processes."""
 
@@ -172,6 +253,9 @@ class Hub:
         self.rooms: dict[int, set[Outbox]] = {}
         self.watchers: dict[int, set[Outbox]] = {}
         self.users: dict[int, set[Outbox]] = {}
+        # Event-stream sockets by the chats they follow, and the original protocol's by chat.
+        self.streams: dict[int, set[StreamOutbox]] = {}
+        self.legacy: dict[int, set[Outbox]] = {}
         # How many registrations need each group; subscribed while above zero.
         self.groups: dict[str, int] = {}
         self.channel: str | None = None
@@ -189,6 +273,11 @@ class Hub:
             self.register(self.rooms, outbox.chat_id, chat_group(outbox.chat_id), outbox)
         for chat_id in outbox.watching:
             self.register(self.watchers, chat_id, chat_group(chat_id), outbox)
+        if isinstance(outbox, StreamOutbox):
+            for chat_id in outbox.cursors:
+                self.register(self.streams, chat_id, chat_group(chat_id), outbox)
+        if isinstance(outbox, LegacyOutbox):
+            self.register(self.legacy, outbox.follows, chat_group(outbox.follows), outbox)
         if outbox.user_id is not None:
             self.register(self.users, outbox.user_id, user_group(outbox.user_id), outbox)
         # Subscribed before the socket hears anything: what it missed meanwhile it catches up.
@@ -209,6 +298,11 @@ class Hub:
                 await sync_to_async(cache.delete)(presence_key(outbox.chat_id, outbox.user_id))
         for chat_id in tuple(outbox.watching):
             self.unregister(self.watchers, chat_id, chat_group(chat_id), outbox)
+        if isinstance(outbox, StreamOutbox):
+            for chat_id in tuple(outbox.cursors):
+                self.unregister(self.streams, chat_id, chat_group(chat_id), outbox)
+        if isinstance(outbox, LegacyOutbox):
+            self.unregister(self.legacy, outbox.follows, chat_group(outbox.follows), outbox)
         if outbox.user_id is not None:
             self.unregister(self.users, outbox.user_id, user_group(outbox.user_id), outbox)
         await self.settle()
@@ -273,10 +367,37 @@ class Hub:
         outbox.watching.discard(chat_id)
         self.unregister(self.watchers, chat_id, chat_group(chat_id), outbox)
 
-    def deliver(self, chat_id: int, html: str, sidebar: str = "", *, open_pages_too: bool = True) -> None:
+    def follow(self, outbox: StreamOutbox, chat_id: int, after: int) -> None:
+        """An event stream follows a chat it joined, from event `after` on."""
+        if chat_id not in outbox.cursors:
+            self.register(self.streams, chat_id, chat_group(chat_id), outbox)
+            outbox.cursors[chat_id] = after
+            outbox.catch_up(chat_id)
+
+    def drop(self, outbox: StreamOutbox, chat_id: int) -> None:
+        """An event stream's user is out of a chat: nothing more of it."""
+        if outbox.cursors.pop(chat_id, None) is not None:
+            self.unregister(self.streams, chat_id, chat_group(chat_id), outbox)
+
+    def deliver(
+        self,
+        chat_id: int,
+        html: str,
+        sidebar: str = "",
+        *,
+        open_pages_too: bool = True,
+        frame: str = "",
+        event: int = 0,
+        removed_user: int | None = None,
+    ) -> None:
         """Write a chat's fragments to this process's sockets, each framed once: the pages
         that have the chat open get `html` (with the chat-list carrier, unless their page
-        makes its own entry from `html`: a new message), members' other pages the carrier."""
+        makes its own entry from `html`: a new message), members' other pages the carrier,
+        and event streams the event's JSON `frame` (number `event`)."""
+        if frame:
+            self.deliver_event(chat_id, frame, event, removed_user)
+        if removed_user is not None:
+            self.revoke(chat_id, removed_user)
         if html:
             text = html + sidebar if open_pages_too else html
             prepared = None
@@ -293,15 +414,39 @@ class Hub:
                     prepared = daphne_adapter.prepare(outbox.protocol, sidebar)
                 outbox.push(sidebar, prepared)
 
+    def deliver_event(self, chat_id: int, frame: str, event: int, removed_user: int | None) -> None:
+        prepared = None
+        for outbox in tuple(self.streams.get(chat_id, ())):
+            if prepared is None and outbox.protocol is not None:
+                prepared = daphne_adapter.prepare(outbox.protocol, frame)
+            outbox.offer(chat_id, event, frame, prepared)
+            if removed_user == outbox.user_id and outbox.cursors.get(chat_id) == event:
+                self.drop(outbox, chat_id)
+        if chat_id in self.legacy:
+            text = legacy_frame(frame)
+            prepared = None
+            for outbox in tuple(self.legacy[chat_id]) if text else ():
+                if prepared is None and outbox.protocol is not None:
+                    prepared = daphne_adapter.prepare(outbox.protocol, text)
+                outbox.push(text, prepared)
+
     def revoke(self, chat_id: int, user_id: int) -> None:
         """The user left the chat or was removed: let go of their sockets on it."""
-        for outbox in tuple(self.rooms.get(chat_id, ())):
+        for outbox in (*self.rooms.get(chat_id, ()), *self.legacy.get(chat_id, ())):
             if outbox.user_id == user_id:
                 outbox.on_revoke()
 
-    def user_chats(self, user_id: int, chat_id: int, action: str, html: str) -> None:
-        """The user joined or left a chat: their sockets follow it, or stop, in their chat list."""
+    def user_chats(self, user_id: int, chat_id: int, action: str, html: str, event: int = 0) -> None:
+        """The user joined or left a chat: their sockets follow it, or stop, in their chat
+        list; their event streams follow it from the event that added them (`event`)."""
         for outbox in tuple(self.users.get(user_id, ())):
+            if isinstance(outbox, StreamOutbox):
+                # A stream stops at the member.removed event itself, which follows.
+                if action == "add":
+                    self.follow(outbox, chat_id, max(event - 1, 0))
+                continue
+            if isinstance(outbox, LegacyOutbox):
+                continue
             if action == "add":
                 self.watch(outbox, chat_id)
             elif action == "remove":
@@ -333,11 +478,14 @@ class Hub:
                 event.get("html", ""),
                 event.get("sidebar", ""),
                 open_pages_too=event.get("open_pages_too", True),
+                frame=event.get("frame", ""),
+                event=event.get("event", 0),
+                removed_user=event.get("removed_user"),
             )
-        elif kind == REVOKE_EVENT:
-            self.revoke(event["chat_id"], event["user_id"])
         elif kind == USER_CHATS_EVENT:
-            self.user_chats(event["user_id"], event["chat_id"], event["action"], event["html"])
+            self.user_chats(
+                event["user_id"], event["chat_id"], event["action"], event["html"], event.get("event", 0)
+            )
         elif kind == SESSIONS_EVENT:
             self.end_sessions(event["user_id"])
         elif kind == TOKEN_EVENT:

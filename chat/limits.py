@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import ngettext
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -21,6 +26,40 @@ logger = logging.getLogger(__name__)
 _cache_down = False
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Where one rate stands after a hit: what a client needs to pace itself."""
+
+    limit: int
+    remaining: int
+    # Seconds until the window ends and the count starts afresh.
+    reset: int
+
+
+# The rates counted while handling the current request, when its door asked (recording()).
+_usages: ContextVar[list[Usage] | None] = ContextVar("rate_usages", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[Usage]]:
+    """Note every rate counted inside the block, for the API's RateLimit-* headers.
+
+    The list is made here and filled by hit(), so that code running in a copy of this
+    context (a view run in a thread under ASGI) fills the same list.
+    """
+    usages: list[Usage] = []
+    token = _usages.set(usages)
+    try:
+        yield usages
+    finally:
+        _usages.reset(token)
+
+
+def tightest(usages: list[Usage]) -> Usage | None:
+    """The rate closest to refusing: the fewest attempts left, then the latest reset."""
+    return min(usages, key=lambda usage: (usage.remaining, -usage.reset), default=None)
 
 
 class RateLimited(PermissionDenied):
@@ -71,8 +110,19 @@ def hit(action: str, who: object, *, message: str | None = None) -> None:
     if _cache_down:
         _cache_down = False
         logger.warning("Rate limits are on again: the cache answers")
+    reset = max(1, (window + 1) * period - now)
+    usages = _usages.get()
+    if usages is not None:
+        usages.append(Usage(limit=allowed, remaining=max(0, allowed - count), reset=reset))
     if count > allowed:
-        retry_after = max(1, (window + 1) * period - now)
+        retry_after = reset
         raise RateLimited(
-            message or f"Too many attempts. Try again in {retry_after} seconds.", retry_after=retry_after
+            message
+            or ngettext(
+                "Too many attempts. Try again in %(seconds)s second.",
+                "Too many attempts. Try again in %(seconds)s seconds.",
+                retry_after,
+            )
+            % {"seconds": retry_after},
+            retry_after=retry_after,
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 MESSAGE_MAX_LENGTH = 4000
 ROOM_NAME_MAX_LENGTH = 100
 TOPIC_MAX_LENGTH = 200
-VISIBILITY_ERROR = "Choose public or private."
+VISIBILITY_ERROR = _("Choose public or private.")
 PAGE_SIZE = 50
 # Ids and event numbers are 64-bit in the database: every door refuses a larger one.
 ID_MAX = 2**63 - 1
@@ -49,12 +51,12 @@ class ChatQuerySet(models.QuerySet["Chat"]):
 
 class Chat(models.Model):
     class Kind(models.TextChoices):
-        ROOM = "room"
-        DIRECT = "direct"
+        ROOM = "room", _("Room")
+        DIRECT = "direct", _("Direct")
 
     class Visibility(models.TextChoices):
-        PUBLIC = "public"
-        PRIVATE = "private"
+        PUBLIC = "public", _("Public")
+        PRIVATE = "private", _("Private")
 
     name = models.CharField(max_length=ROOM_NAME_MAX_LENGTH)
     # One line under the room's name, set by its owner.
@@ -113,7 +115,28 @@ class MembershipQuerySet(models.QuerySet["Membership"]):
             & Q(chat__messages__deleted_at__isnull=True)
             & ~Q(chat__messages__user=F("user"))
         )
-        return self.annotate(unread_count=Count("chat__messages", filter=unread))
+        return self.annotate(
+            unread_count=Count("chat__messages", filter=unread), mention_count=mention_count()
+        )
+
+
+def mention_count() -> Coalesce:
+    """How many of the others' messages after the member's last read one mention them (or
+    everyone): a subquery, so that it multiplies no rows of the unread count's join."""
+    mentioning = (
+        Message.objects.filter(
+            chat=OuterRef("chat"),
+            pk__gt=Coalesce(OuterRef("last_read_message_id"), 0),
+            deleted_at__isnull=True,
+        )
+        .exclude(user=OuterRef("user"))
+        .filter(Q(mentions=OuterRef("user")) | Q(mentions_everyone=True))
+        .order_by()
+        .values("chat")
+        .annotate(count=Count("pk", distinct=True))
+        .values("count")
+    )
+    return Coalesce(Subquery(mentioning), 0)
 
 
 class Membership(models.Model):
@@ -145,7 +168,8 @@ class Membership(models.Model):
 
 class MessageQuerySet(models.QuerySet["Message"]):
     def with_author(self) -> MessageQuerySet:
-        return self.select_related("user")
+        """With the author, and the answered message and its author (the reply quote)."""
+        return self.select_related("user", "reply_to__user")
 
     def not_deleted(self) -> MessageQuerySet:
         return self.filter(deleted_at__isnull=True)
@@ -160,6 +184,12 @@ class MessageQuerySet(models.QuerySet["Message"]):
         if before is not None:
             messages = messages.filter(pk__lt=before)
         return list(reversed(messages.with_author().order_by("-pk")[:size]))
+
+    def around(self, chat: Chat, message_id: int, *, size: int = PAGE_SIZE) -> list[Message]:
+        """Up to `size` messages of the chat around one (it and those before it, then those
+        after), oldest first: a permalink's page."""
+        before = self.latest_page(chat, before=message_id + 1, size=size // 2)
+        return before + self.after(chat, message_id, size=size - len(before))
 
     def after(self, chat: Chat, after: int, *, size: int = PAGE_SIZE) -> list[Message]:
         """Up to `size` messages of the chat after id `after`, oldest first."""
@@ -178,6 +208,8 @@ class Message(models.Model):
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages")
     text = models.TextField(max_length=MESSAGE_MAX_LENGTH)
+    # The text as HTML (chat.markdown), made once per version when it is written.
+    html = models.TextField(blank=True, default="", editable=False)
     # One more than the chat's previous message: a gap tells a client it missed one.
     seq = models.PositiveBigIntegerField(editable=False)
     # The chat's event that made this version (its post, its last edit or its deletion).
@@ -188,6 +220,15 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Chosen by the sending client, so that a retried send makes one message.
     client_id = models.UUIDField(null=True, blank=True)
+    # The message this one answers (shown as a one-line quote linking to it).
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies", editable=False
+    )
+    # Who the text mentions (@username), recognised when it is written; @here is everyone in the chat.
+    mentions = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in", editable=False
+    )
+    mentions_everyone = models.BooleanField(default=False, editable=False)
 
     objects = MessageQuerySet.as_manager()
 
@@ -238,12 +279,67 @@ class Event(models.Model):
         return f"{self.kind} #{self.number} in chat {self.chat_id}"
 
 
+class Reaction(models.Model):
+    """Someone's emoji on a message; each person reacts with each emoji once."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reactions")
+    emoji = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="one_reaction_per_user_and_emoji"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.emoji} on {self.message_id}"
+
+
+class Pin(models.Model):
+    """A message a member pinned in its chat, kept at hand in the chat's Pinned panel."""
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="pins")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="pin")
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pinned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pinned_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"pin of {self.message_id} in {self.chat_id}"
+
+
+def with_reactions_and_pins(messages: list[Message]) -> list[Message]:
+    """Load the reactions (with who reacted) and the pins of the messages that a page
+    shows: two queries, however many messages and reactions there are."""
+    models.prefetch_related_objects(
+        messages,
+        models.Prefetch(
+            "reactions", queryset=Reaction.objects.select_related("user").order_by("created_at", "pk")
+        ),
+        "pin",
+    )
+    return messages
+
+
 def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
     """A page of messages, with the ids to link to the pages before and after it."""
     first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
     chat_messages = Message.objects.filter(chat=chat)
+    # One query for the files of the whole page, however many messages and files it has.
+    models.prefetch_related_objects(messages, "attachments")
+    with_reactions_and_pins(messages)
     return {
         "page_messages": messages,
+        # Counted only if the template shows it (the chat page's Pinned link).
+        "pin_count": Pin.objects.filter(chat=chat).count,
         "older_before": first if first and chat_messages.filter(pk__lt=first).exists() else None,
         "newer_after": last if last and chat_messages.filter(pk__gt=last).exists() else None,
     }
@@ -290,3 +386,100 @@ def sidebar_entry(*, user_id: int, chat_id: int) -> Membership | None:
     if membership is not None:
         membership.chat.last_message = Message.objects.last_in(chat_id)  # type: ignore[attr-defined]
     return membership
+
+
+class ApiToken(models.Model):
+    """One of a user's named API tokens. Only the SHA-256 digest of its key is stored: the
+    key is shown once, when the token is made (chat.services.accounts.issue_token)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    # hashlib.sha256(key).hexdigest(): a key has 256 random bits, so a plain hash is enough.
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The key's first characters, to tell tokens apart in a list; too short to guess the rest.
+    prefix = models.CharField(max_length=8, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Bot(models.Model):
+    """An account for a program: no password, signs in with API tokens only."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="bot"
+    )
+    # The person who made it (None: made by an administrator, or its owner's account is gone).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="bots"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"bot {self.user_id}"
+
+
+def attachment_path(attachment: Attachment, filename: str) -> str:
+    """Where a file is stored: a folder per chat and a random name, never the sender's
+    name for it (which is kept in `Attachment.name`, for showing and downloading)."""
+    return f"attachments/{attachment.chat_id}/{secrets.token_urlsafe(18)}"
+
+
+def thumbnail_path(attachment: Attachment, filename: str) -> str:
+    return f"attachments/{attachment.chat_id}/{secrets.token_urlsafe(18)}.webp"
+
+
+class Attachment(models.Model):
+    """A file sent with a message, stored through Django's storage API (chat.attachments)
+    and served only to those who may see its chat (chat.attachment_views)."""
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    file = models.FileField(upload_to=attachment_path, max_length=255)
+    # The name the sender's file had: shown, and offered when it is downloaded.
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    # Decided by the server from the bytes (images) or the name, never taken from the client.
+    content_type = models.CharField(max_length=100)
+    # Images only: a small copy without metadata, and the image's own size, upright.
+    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=255, null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.message_id}"
+
+    @property
+    def size_text(self) -> str:
+        """The size in digits and SI symbols, the same in every language (chat.js writes it
+        in the page's language)."""
+        size = float(self.size)
+        for unit in ("B", "kB", "MB"):
+            # 999.5 and more would be shown as "1000": the next unit says it better.
+            if size < 999.5:
+                return f"{size:.0f} {unit}" if unit == "B" or size >= 99.95 else f"{size:.1f} {unit}"
+            size /= 1000
+        return f"{size:.1f} GB"
+
+    @property
+    def thumbnail_size(self) -> tuple[int, int]:
+        """The thumbnail's width and height (chat.attachments.THUMBNAIL_BOX), for the page's
+        layout before it loads."""
+        from chat.attachments import THUMBNAIL_BOX
+
+        width, height = self.width or 1, self.height or 1
+        scale = min(1.0, THUMBNAIL_BOX[0] / width, THUMBNAIL_BOX[1] / height)
+        return max(1, round(width * scale)), max(1, round(height * scale))

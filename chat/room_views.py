@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import broadcast, services
@@ -97,9 +98,15 @@ def members(request: AuthedRequest, chat_id: int) -> HttpResponse:
     already = services.is_member(user=person, chat=chat)
     services.add_member(chat=chat, by=request.user, user=person)
     if already:
-        notice = f"{person.username} is already a member of {chat.name}."
+        notice = _("%(username)s is already a member of %(name)s.") % {
+            "username": person.username,
+            "name": chat.name,
+        }
     else:
-        notice = f"{person.username} is now a member of {chat.name}."
+        notice = _("%(username)s is now a member of %(name)s.") % {
+            "username": person.username,
+            "name": chat.name,
+        }
     if request.htmx:
         return render_panel(request, chat, form=PersonForm(), notice=notice)
     messages.success(request, notice)
@@ -137,7 +144,10 @@ def remove_member(request: AuthedRequest, chat_id: int, user_id: int) -> HttpRes
             return render_panel(request, chat, error=" ".join(error.messages))
         messages.error(request, " ".join(error.messages))
     else:
-        notice = f"{person.username} is no longer a member of {chat.name}."
+        notice = _("%(username)s is no longer a member of %(name)s.") % {
+            "username": person.username,
+            "name": chat.name,
+        }
         if request.htmx:
             return render_panel(request, chat, notice=notice)
         messages.success(request, notice)
@@ -161,7 +171,7 @@ def room_settings(request: AuthedRequest, chat_id: int) -> HttpResponse:
             form.add_error(None, str(error))
         else:
             if not request.htmx:
-                messages.success(request, "Room settings saved.")
+                messages.success(request, _("Room settings saved."))
                 return redirect(chat)
             form, saved = RoomSettingsForm.of(chat), True
     template = f"{SETTINGS}#settings" if request.htmx else SETTINGS

@@ -6,21 +6,30 @@ from urllib.parse import urlsplit
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
-from django.urls import path
+from django.urls import path, re_path
 
 from chat.consumers import CLOSE_NOT_ALLOWED, ChatConsumer
+from chat.stream import EventsConsumer, LegacyChatConsumer
 
-websocket_urlpatterns = [
-    path("ws/chats/<int:chat_id>/", ChatConsumer.as_asgi()),
-    # The chat list alone (/chats/): the person's own updates, no open chat.
-    path("ws/chats/", ChatConsumer.as_asgi()),
-]
+# Sockets for programs, which may come without an Origin (not from a browser page).
+PROGRAM_PATHS = ("/ws/events/", "/ws/chat/")
 
 
 class RefusedConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         await self.close(code=CLOSE_NOT_ALLOWED)
+
+
+websocket_urlpatterns = [
+    path("ws/chats/<int:chat_id>/", ChatConsumer.as_asgi()),
+    # The chat list alone (/chats/): the person's own updates, no open chat.
+    path("ws/chats/", ChatConsumer.as_asgi()),
+    path("ws/events/", EventsConsumer.as_asgi()),
+    path("ws/chat/", LegacyChatConsumer.as_asgi()),
+    # Any other path is refused cleanly, not with a server error.
+    re_path(r"", RefusedConsumer.as_asgi()),
+]
 
 
 def origin_of(url: str) -> tuple[str, str, int | None] | None:
@@ -69,6 +78,10 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     scheme is another origin, and would otherwise read and post as the signed-in user.
     """
     origins = [value for name, value in scope.get("headers", []) if name == b"origin"]
+    if not origins and scope.get("path") in PROGRAM_PATHS:
+        # A program, not a page: browsers always send an Origin, so no other site's page
+        # can use a visitor's session this way.
+        return True
     if len(origins) != 1:
         return False
     origin = origin_of(origins[0].decode("latin1"))

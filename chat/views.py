@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
@@ -17,6 +18,7 @@ from django_htmx.middleware import HtmxDetails
 
 from chat import services
 from chat.account_views import client_address, too_many
+from chat.errors import Conflict
 from chat.forms import MessageForm, PersonForm, RoomForm
 from chat.limits import RateLimited
 from chat.models import Chat, Membership, Message, page_context, parse_id, sidebar
@@ -102,7 +104,12 @@ def chat_create(request: AuthedRequest) -> HttpResponse:
 
 
 def render_detail(
-    request: AuthedRequest, chat: Chat, messages: list[Message], form: MessageForm, status: int = 200
+    request: AuthedRequest,
+    chat: Chat,
+    messages: list[Message],
+    form: MessageForm,
+    status: int = 200,
+    around: int | None = None,
 ) -> HttpResponse:
     membership = Membership.objects.filter(user=request.user, chat=chat).first()
     chats = sidebar(request.user)
@@ -119,6 +126,7 @@ def render_detail(
         "open_chat_id": chat.pk,
         "last_read_id": last_read_id,
         "first_unread_id": first_unread(messages, user=request.user, last_read_id=last_read_id),
+        "around_id": around,
         **page_context(chat, messages),
     }
     return render(request, DETAIL, context, status=status)
@@ -140,8 +148,21 @@ def chat_detail(request: AuthedRequest, chat_id: int) -> HttpResponse:
     # Opening the page marks nothing read: chat.js reports the messages that were on
     # screen, and a page read without JavaScript loads the read pixel (chat_read).
     chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
-    messages = Message.objects.latest_page(chat)
-    return render_detail(request, chat, messages, MessageForm.fresh())
+    try:
+        # A permalink opens the page around its message, which the page highlights; a
+        # message's Reply action without JavaScript opens it with the composer answering it.
+        around = parse_cursor(request.GET.get("around"))
+        reply_to = parse_cursor(request.GET.get("reply_to"))
+    except ValueError:
+        return HttpResponseBadRequest(_("around and reply_to take a message id."))
+    messages = Message.objects.around(chat, around) if around else Message.objects.latest_page(chat)
+    replying = (
+        Message.objects.not_deleted().with_author().filter(chat=chat, pk=reply_to).first()
+        if reply_to
+        else None
+    )
+    form = MessageForm.fresh(replying=replying)
+    return render_detail(request, chat, messages, form, around=around)
 
 
 @never_cache
@@ -154,10 +175,32 @@ def chat_read(request: AuthedRequest, chat_id: int) -> HttpResponse:
     try:
         up_to = parse_cursor(request.GET.get("up_to"))
     except ValueError:
-        return HttpResponseBadRequest("up_to takes a message id.")
+        return HttpResponseBadRequest(_("up_to takes a message id."))
     if up_to is not None and services.is_member(user=request.user, chat=chat):
         services.mark_read(user=request.user, chat=chat, up_to=up_to)
     return HttpResponse(PIXEL, content_type="image/gif")
+
+
+# How many people the composer suggests while "@name" is typed.
+MENTION_SUGGESTIONS = 8
+
+
+@login_required
+@require_GET
+def mention_suggestions(request: AuthedRequest, chat_id: int) -> HttpResponse:
+    """The members of the chat whose name starts with `q`: the composer's suggestions
+    while someone types "@" (without JavaScript, typing the whole name is enough)."""
+    chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
+    services.get_membership(user=request.user, chat=chat)
+    prefix = request.GET.get("q", "")[:150]
+    people = list(
+        chat.members.filter(is_active=True, username__istartswith=prefix)
+        .order_by("username")
+        .values_list("username", flat=True)[:MENTION_SUGGESTIONS]
+    )
+    if "here".startswith(prefix.lower()) and chat.kind == Chat.Kind.ROOM:
+        people.append("here")
+    return render(request, f"{DETAIL}#mention_suggestions", {"people": people})
 
 
 def parse_cursor(value: str | None) -> int | None:
@@ -175,7 +218,7 @@ def chat_messages(request: AuthedRequest, chat_id: int) -> HttpResponse:
         before = parse_cursor(request.GET.get("before"))
         after = parse_cursor(request.GET.get("after"))
     except ValueError:
-        return HttpResponseBadRequest("before and after take a message id.")
+        return HttpResponseBadRequest(_("before and after take a message id."))
     if after is not None:
         messages = Message.objects.after(chat, after)
     else:
@@ -187,7 +230,7 @@ def chat_messages(request: AuthedRequest, chat_id: int) -> HttpResponse:
 
 def send_message(request: AuthedRequest, chat: Chat) -> HttpResponse:
     """The composer's plain form post: Post/Redirect/Get, or the fresh composer for htmx."""
-    form = MessageForm(request.POST)
+    form = MessageForm(request.POST, request.FILES)
     if form.is_valid():
         try:
             services.post_message(
@@ -195,10 +238,12 @@ def send_message(request: AuthedRequest, chat: Chat) -> HttpResponse:
                 user=request.user,
                 text=form.cleaned_data["text"],
                 client_id=form.cleaned_data["client_id"],
+                reply_to=form.cleaned_data["reply_to"],
+                files=form.cleaned_data["files"],
             )
         except ValidationError as error:
             form.add_error(None, error)
-        except RateLimited as error:
+        except (RateLimited, Conflict) as error:
             form.add_error(None, str(error))
     if form.is_valid():
         if request.htmx:
@@ -222,7 +267,7 @@ def chat_join(request: AuthedRequest, chat_id: int) -> HttpResponse:
 def chat_leave(request: AuthedRequest, chat_id: int) -> HttpResponse:
     chat = services.get_visible_chat(user=request.user, chat_id=chat_id)
     services.leave_chat(user=request.user, chat=chat)
-    messages.success(request, f"You left {chat.name}.")
+    messages.success(request, _("You left %(name)s.") % {"name": chat.name})
     return redirect("chat:list")
 
 
@@ -244,7 +289,7 @@ def direct_chat(request: AuthedRequest) -> HttpResponse:
 def get_chat_message(request: AuthedRequest, chat_id: int, message_id: int) -> Message:
     message = services.get_visible_message(user=request.user, message_id=message_id)
     if message.chat_id != chat_id:
-        raise Http404("No such message.")
+        raise Http404(_("No such message."))
     return message
 
 

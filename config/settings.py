@@ -3,6 +3,7 @@
 import importlib.util
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -26,6 +27,43 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()] or default
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_origins(value: str, name: str = "CORS_ALLOWED_ORIGINS") -> list[str]:
+    """Comma-separated origins, each `scheme://host[:port]`, as a browser sends them in its
+    Origin header (lower case, without a default port); anything else stops the start with
+    a message that says which entry is wrong."""
+    origins = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item.removesuffix("/"))
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme.lower() not in DEFAULT_PORTS
+            or not parts.hostname
+            or port == -1
+            or "*" in item
+            or parts.username is not None
+            or parts.path
+            or parts.query
+            or parts.fragment
+        ):
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an origin. Write scheme://host[:port], comma-separated, "
+                "e.g. https://app.example.com,http://localhost:3000."
+            )
+        scheme = parts.scheme.lower()
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        origin = f"{scheme}://{host}" + (f":{port}" if port not in (None, DEFAULT_PORTS[scheme]) else "")
+        origins.append(origin)
+    return list(dict.fromkeys(origins))
+
+
 # Production unless told otherwise: `make run` and `make test` set DEBUG=true.
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
@@ -41,7 +79,16 @@ if not DEBUG and (
     )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Browser clients served from other origins (a single-page app, the HTML example client):
+# they may call the API with CORS (credentials allowed), post with the session's CSRF token,
+# and open the WebSockets, whose origin check (chat.routing) reads CSRF_TRUSTED_ORIGINS.
+CORS_ALLOWED_ORIGINS = parse_origins(os.environ.get("CORS_ALLOWED_ORIGINS", ""))
+CSRF_TRUSTED_ORIGINS = list(dict.fromkeys([*env_list("CSRF_TRUSTED_ORIGINS", []), *CORS_ALLOWED_ORIGINS]))
+# CORS answers under /api/ only: pages and the admin stay same-origin.
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = True
+# What a script on another origin may read besides the simple headers.
+CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
 
 INSTALLED_APPS = [
     # daphne first, so that runserver serves WebSockets too.
@@ -56,7 +103,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "rest_framework",
-    "rest_framework.authtoken",
+    "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # django-tailwind is a development tool (`manage.py tailwind …`); pages link the built
@@ -68,6 +115,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chat.access_log.AccessLogMiddleware",
+    # Before anything that may answer: a preflight gets its CORS headers (and only under /api/).
+    "corsheaders.middleware.CorsMiddleware",
+    # The figures of the rates an API request counted against, as RateLimit-* headers.
+    "chat.api.middleware.rate_limit_headers",
     "django.middleware.security.SecurityMiddleware",
     # ASGI-native static files: compressed, with far-future caching of hashed names.
     "servestatic.middleware.ServeStaticMiddleware",
@@ -75,6 +126,9 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "config.middleware.permissions_policy",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session and before CommonMiddleware, as Django's docs place it: the language
+    # comes from the switcher's cookie, else from Accept-Language (no prefixes in URLs).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -171,7 +225,14 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:list"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# The interface speaks English and Russian: chosen by the browser's Accept-Language, or by
+# the switcher in the header (Django's set_language view), which remembers it in a cookie.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -189,6 +250,16 @@ STORAGES = {
         )
     },
 }
+# Files sent with messages (chat/attachments.py) are stored through the "default" storage:
+# this folder unless STORAGES says otherwise. They are never served from a public URL (no
+# MEDIA_URL): a view checks on every download that the reader may see the chat.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
+# The largest file, in bytes; the most files on one message; the most pixels of an image
+# (larger ones are refused before they are decoded: a "decompression bomb" is a few
+# kilobytes that would decode to gigabytes).
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+ATTACHMENTS_PER_MESSAGE = int(os.environ.get("ATTACHMENTS_PER_MESSAGE", 5))
+ATTACHMENT_MAX_PIXELS = int(os.environ.get("ATTACHMENT_MAX_PIXELS", 50_000_000))
 # In development static files come straight from the apps; in production from STATIC_ROOT.
 SERVESTATIC_USE_FINDERS = DEBUG
 SERVESTATIC_AUTOREFRESH = DEBUG
@@ -215,6 +286,7 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = HTTPS or env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -245,6 +317,8 @@ CHAT_RATES = {
     # MESSAGE_RATE's old name, API_MESSAGE_RATE, is still read.
     "message": os.environ.get("MESSAGE_RATE") or os.environ.get("API_MESSAGE_RATE") or "120/minute",
     "edit": os.environ.get("EDIT_RATE", "60/minute"),
+    # Reactions added or taken back, per person.
+    "reaction": os.environ.get("REACTION_RATE", "60/minute"),
     "room": os.environ.get("ROOM_RATE", "20/hour"),
     # Per account and per address: password hashing costs ~0.7 s of CPU per attempt.
     "login": os.environ.get("LOGIN_RATE", "10/minute"),
@@ -252,7 +326,13 @@ CHAT_RATES = {
     "signup_address": os.environ.get("SIGNUP_RATE", "10/hour"),
     # Socket frames of any kind, per socket: a client that keeps flooding is let go.
     "frame": os.environ.get("FRAME_RATE", "20/second"),
+    # Bot accounts made through POST /api/bots/, per person.
+    "bot": os.environ.get("BOT_RATE", "10/hour"),
 }
+# BOT_SIGNUP=false switches POST /api/bots/ off; `manage.py create_bot` works either way.
+BOT_SIGNUP = env_bool("BOT_SIGNUP", True)
+# How many API tokens one account may hold at once (each POST /api/auth/token/ makes one).
+API_TOKENS_PER_USER = int(os.environ.get("API_TOKENS_PER_USER", 20))
 # How many sockets one user may hold open at once, on one process.
 SOCKETS_PER_USER = int(os.environ.get("SOCKETS_PER_USER", 30))
 # The largest WebSocket frame a socket takes (daphne's own limit is larger); a message is
@@ -261,7 +341,7 @@ FRAME_MAX_BYTES = int(os.environ.get("FRAME_MAX_BYTES", 32 * 1024))
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "chat.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -279,7 +359,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Chats and messages for scripts, bots and clients. Authenticate with "
         "`Authorization: Token <key>` (POST /api/auth/token/ gives the key) or the browser session "
-        "with its CSRF token. A chat you may not see answers 404 on every route."
+        "with its CSRF token. A chat you may not see answers 404 on every route.\n\n"
+        "Every error has `detail` (words) and `code` (for programs); a 400 also names each "
+        "field's messages, with their codes in `codes`. Creating answers 201 with `Location`; "
+        "rated operations send `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`, "
+        "and `Retry-After` with a 429. The WebSockets (the event stream at /ws/events/) are "
+        "described in the [AsyncAPI document](/api/asyncapi.yaml)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -291,6 +376,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Swagger UI puts each operation's deep link inside the operation's button: a link in a
+    # button (hidden from screen readers) and a 19 px target. The docs go without them.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
 }
 
 LOGGING = {

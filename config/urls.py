@@ -11,6 +11,8 @@ urlpatterns = [
     path("", include("chat.room_urls")),
     path("", include("chat.urls")),
     path("accounts/", include("chat.account_urls")),
+    # The language switcher's form posts to i18n/setlang/ (Django's set_language view).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("chat.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -3,12 +3,16 @@
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from chat.api import chats, errors, messages, views
+from chat.api import bots, chats, errors, messages, search, tokens, views
 
 app_name = "api"
 
 urlpatterns = [
-    path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("auth/token/", tokens.TokenView.as_view(), name="token"),
+    path("tokens/", tokens.TokenList.as_view(), name="tokens"),
+    path("tokens/<int:token_id>/", tokens.TokenDetail.as_view(), name="token_detail"),
+    path("bots/", bots.BotList.as_view(), name="bots"),
+    path("bots/<int:bot_id>/", bots.BotDetail.as_view(), name="bot"),
     path("users/", views.UserList.as_view(), name="users"),
     path("users/me/", views.Me.as_view(), name="me"),
     path("chats/", chats.ChatList.as_view(), name="chats"),
@@ -21,7 +25,9 @@ urlpatterns = [
     path("chats/<int:chat_id>/messages/", messages.ChatMessages.as_view(), name="messages"),
     path("messages/", messages.FlatMessages.as_view(), name="flat_messages"),
     path("messages/<int:message_id>/", messages.MessageDetail.as_view(), name="message"),
+    path("search/", search.Search.as_view(), name="search"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
+    path("asyncapi.yaml", views.AsyncApiView.as_view(), name="asyncapi"),
     path("docs/", views.DocsView.as_view(url_name="api:schema"), name="docs"),
     # Redoc loaded its logo from a CDN and needed inline styles: its old address leads here.
     path("redoc/", RedirectView.as_view(pattern_name="api:docs", permanent=True), name="redoc"),

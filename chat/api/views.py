@@ -10,12 +10,15 @@ caller may not see does not exist for them).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csp import csp_override
 from drf_spectacular.renderers import (
@@ -27,23 +30,18 @@ from drf_spectacular.renderers import (
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import generics, status
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import services
-from chat.account_views import client_address
-from chat.api.errors import BODY, RETRY_AFTER, errors, validated
+from chat.api import examples
+from chat.api.errors import errors, validated
 from chat.api.pagination import Pages
 from chat.models import Membership
-from chat.serializers import (
-    TokenSerializer,
-    UserQuerySerializer,
-    UserSerializer,
-)
+from chat.serializers import UserQuerySerializer, UserSerializer
+
+ASYNCAPI_DOCUMENT = Path(__file__).with_name("asyncapi.yaml")
 
 # --- Helpers ------------------------------------------------------------------------
 
@@ -53,52 +51,18 @@ def signed_in(request: Request) -> User:
     return cast(User, request.user)
 
 
-def created_or_replayed(data: Any, created: bool) -> Response:
-    return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+def created(request: Request, data: Any, url_name: str, **kwargs: Any) -> Response:
+    """201 Created, with the address of what was made in Location."""
+    location = request.build_absolute_uri(reverse(f"api:{url_name}", kwargs=kwargs))
+    return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
 
-# --- Tokens -------------------------------------------------------------------------
-
-
-class TokenView(APIView):
-    def get_permissions(self) -> list[Any]:
-        if self.request.method == "POST":
-            return [AllowAny()]
-        return list(super().get_permissions())
-
-    @extend_schema(
-        operation_id="auth_token_obtain",
-        summary="Obtain your API token",
-        description=(
-            "Send `username` and `password`; the answer's token goes in `Authorization: Token <key>`. "
-            "The same token is returned until it is revoked. Attempts are rated per account and per "
-            "address, together with the login page's; past the rate the answer is 429, without "
-            "checking the password."
-        ),
-        request=AuthTokenSerializer,
-        parameters=[RETRY_AFTER],
-        responses={200: TokenSerializer, **errors(*BODY, 429)},
-        auth=[],
-    )
-    def post(self, request: Request) -> Response:
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
-        # The fields' types first (a 400), then the attempt is counted, before any password is hashed.
-        credentials = serializer.to_internal_value(request.data)
-        # Past the rate: RateLimited, a 429 in the login page's words (chat.api.errors).
-        services.check_login_attempt(username=credentials["username"], address=client_address(request))
-        serializer.is_valid(raise_exception=True)
-        return Response({"token": services.issue_token(user=serializer.validated_data["user"]).key})
-
-    @extend_schema(
-        operation_id="auth_token_revoke",
-        summary="Revoke your API token",
-        description="The token stops working at once; POST again for a new one.",
-        request=None,
-        responses={204: None, **errors()},
-    )
-    def delete(self, request: Request) -> Response:
-        services.revoke_token(user=signed_in(request))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+def created_or_replayed(request: Request, data: Any, is_new: bool, url_name: str, **kwargs: Any) -> Response:
+    """201 with Location when the request made something; 200 when it returns what an earlier
+    request (or the same one, retried) made."""
+    if is_new:
+        return created(request, data, url_name, **kwargs)
+    return Response(data, status=status.HTTP_200_OK)
 
 
 # --- Users --------------------------------------------------------------------------
@@ -114,6 +78,7 @@ class TokenView(APIView):
     ),
     parameters=[UserQuerySerializer],
     responses={200: UserSerializer(many=True), **errors(400, 404)},
+    examples=[examples.USERS],
 )
 class UserList(generics.ListAPIView[User]):
     serializer_class = UserSerializer
@@ -131,7 +96,7 @@ class UserList(generics.ListAPIView[User]):
 
 
 class Me(APIView):
-    @extend_schema(summary="Who you are", responses={200: UserSerializer, **errors()})
+    @extend_schema(summary="Who you are", responses={200: UserSerializer, **errors()}, examples=[examples.ME])
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(signed_in(request)).data)
 
@@ -143,6 +108,19 @@ class SchemaView(SpectacularAPIView):
     """The OpenAPI document, JSON unless YAML is asked for (Accept or ?format=yaml)."""
 
     renderer_classes = [OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2]
+
+
+class AsyncApiView(APIView):
+    """The AsyncAPI document of the WebSockets (/ws/events/ and the others), beside the
+    OpenAPI schema and with the same permissions."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> HttpResponse:
+        try:
+            document = ASYNCAPI_DOCUMENT.read_bytes()
+        except FileNotFoundError:
+            raise NotFound("The AsyncAPI document is missing from this installation.") from None
+        return HttpResponse(document, content_type="application/yaml; charset=utf-8")
 
 
 class SignInFirst(APIView):

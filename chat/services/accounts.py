@@ -1,4 +1,4 @@
-"""Accounts, their API tokens and their sessions.
+"""Accounts, bots, their API tokens and their sessions.
 
 Signing in and signing up are rated before any password is hashed: each hash costs
 about 0.7 s of CPU on purpose, so unmetered attempts would let a few clients slow every
@@ -10,21 +10,25 @@ token is still valid reconnects, and the others are refused.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.contrib.auth.models import User
-from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from django.utils.translation import gettext, ngettext
 
 from chat import broadcast, limits
-from chat.models import Chat, Membership
-from chat.services.membership import latest_message_id
+from chat.models import ApiToken, Bot, Chat, Membership
+from chat.services.membership import latest_message_id, member_added
 
 
 @transaction.atomic
@@ -39,13 +43,12 @@ def join_auto_rooms(*, user: User) -> None:
     Called for every new User row (chat.apps connects it to post_save), so that an account
     made by sign-up, the admin, `createsuperuser` or a script joins alike.
     """
-    Membership.objects.bulk_create(
-        [
-            Membership(user=user, chat=chat, last_read_message_id=latest_message_id(chat.pk))
-            for chat in Chat.objects.filter(auto_join=True)
-        ],
-        ignore_conflicts=True,
-    )
+    for chat in Chat.objects.filter(auto_join=True):
+        membership, created = Membership.objects.get_or_create(
+            user=user, chat=chat, defaults={"last_read_message_id": latest_message_id(chat.pk)}
+        )
+        if created:
+            member_added(membership, by=None)
 
 
 # --- Attempts -----------------------------------------------------------------------
@@ -76,18 +79,199 @@ def check_signup_attempt(*, address: str) -> None:
 
 # --- Tokens -------------------------------------------------------------------------
 
+TOKEN_NAME_MAX_LENGTH = ApiToken._meta.get_field("name").max_length or 100
+DEFAULT_TOKEN_NAME = "API token"  # noqa: S105 (a name, not a secret)
+# last_used_at is written at most this often per token: one UPDATE a minute, not one a request.
+LAST_USED_PRECISION = timedelta(minutes=1)
+# A key is 43 characters (32 random bytes); anything much longer is not one, and isn't hashed.
+KEY_MAX_LENGTH = 256
 
-def issue_token(*, user: User) -> Token:
-    """The user's API token, created on first use; the same one until it is revoked."""
-    token, _ = Token.objects.get_or_create(user=user)
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token just made, with its key: the only time the key is known, since only its
+    digest is stored."""
+
+    token: ApiToken
+    key: str
+
+
+def token_digest(key: str) -> str:
+    """What is stored of a key: its SHA-256. A key has 256 random bits, so a fast hash is
+    as safe as a slow one, and every request can afford it."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def clean_token_name(name: str) -> str:
+    """A token's name, trimmed; a blank one is the default name."""
+    name = name.strip() or DEFAULT_TOKEN_NAME
+    if len(name) > TOKEN_NAME_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "name": [
+                    ValidationError(
+                        ngettext(
+                            "A token name has at most %(limit)s character.",
+                            "A token name has at most %(limit)s characters.",
+                            TOKEN_NAME_MAX_LENGTH,
+                        )
+                        % {"limit": TOKEN_NAME_MAX_LENGTH},
+                        code="max_length",
+                    )
+                ]
+            }
+        )
+    return name
+
+
+@transaction.atomic
+def issue_token(*, user: User, name: str = "") -> NewToken:
+    """A new named token for the user, beside the ones they have; its key is returned this once.
+
+    One account holds at most settings.API_TOKENS_PER_USER tokens: past that, revoke one first.
+    """
+    name = clean_token_name(name)
+    # The account's row is locked, so that two requests at once can't both pass the cap.
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    cap = settings.API_TOKENS_PER_USER
+    if ApiToken.objects.filter(user=user).count() >= cap:
+        raise ValidationError(
+            f"You have {cap} API tokens, the most one account may hold: revoke one you no longer "
+            "use (DELETE /api/tokens/{id}/) and try again.",
+            code="too_many_tokens",
+        )
+    key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, digest=token_digest(key), prefix=key[:8])
+    return NewToken(token=token, key=key)
+
+
+def token_for_credentials(
+    *, request: HttpRequest | None, username: str, password: str, address: str, name: str = ""
+) -> NewToken:
+    """A new token for the account that the username and password sign in. The attempt is
+    counted first (RateLimited past the login rates), before any password is hashed."""
+    name = clean_token_name(name)
+    check_login_attempt(username=username, address=address)
+    user = authenticate(request, username=username, password=password)
+    if not isinstance(user, User):
+        # DRF's words, which clients of its authtoken view know.
+        raise ValidationError(gettext("Unable to log in with provided credentials."), code="authorization")
+    return issue_token(user=user, name=name)
+
+
+def authenticate_token(key: str) -> ApiToken | None:
+    """The token with this key, with its user, if that user is active; None otherwise.
+
+    Notes when the token was last used, at most once a minute.
+    """
+    if not key or len(key) > KEY_MAX_LENGTH:
+        return None
+    token = ApiToken.objects.select_related("user").filter(digest=token_digest(key)).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def user_for_token(key: str) -> tuple[User, int] | None:
+    """The active user a token key signs in, and the token's id (sockets note it, so that
+    revoking the token closes them); None for a key that is not a valid token's."""
+    token = authenticate_token(key)
+    return None if token is None else (token.user, token.pk)
+
+
+def get_token(*, user: User, token_id: int) -> ApiToken:
+    """One of the user's own tokens; anyone else's does not exist for them."""
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is None:
+        raise Http404(gettext("No such token."))
     return token
 
 
 @transaction.atomic
-def revoke_token(*, user: User) -> None:
-    """The token stops working at once, and the sockets opened with it close."""
-    Token.objects.filter(user=user).delete()
-    _close_sockets(user)
+def revoke_token(*, user: User, token_id: int) -> None:
+    """One of the user's tokens stops working at once; the sockets that signed in with it
+    close after commit, on every process. The user's other tokens and sessions go on."""
+    deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
+    if not deleted:
+        raise Http404(gettext("No such token."))
+    # robust: a failed push is logged; the token is gone from the database all the same.
+    transaction.on_commit(partial(broadcast.token_revoked, user.pk, token_id), robust=True)
+
+
+# --- Bots ---------------------------------------------------------------------------
+
+
+class BotSignupClosed(PermissionDenied):
+    """Bot accounts can't be made through the API here (settings.BOT_SIGNUP is off)."""
+
+    code = "bot_signup_closed"
+
+
+DEFAULT_BOT_TOKEN_NAME = "Bot token"  # noqa: S105 (a name, not a secret)
+
+
+def is_bot(user: User) -> bool:
+    return Bot.objects.filter(user=user).exists()
+
+
+def check_bot_signup(*, owner: User) -> None:
+    """May this person make a bot through the API now? Counts the attempt; RateLimited past
+    settings.CHAT_RATES["bot"]. An administrator's `manage.py create_bot` skips this."""
+    if not settings.BOT_SIGNUP:
+        raise BotSignupClosed(
+            "Bot accounts can't be created through the API on this server (BOT_SIGNUP is off); "
+            "an administrator can create one with `python manage.py create_bot`."
+        )
+    if is_bot(owner):
+        # Otherwise every bot could make more bots, each with a rate of its own.
+        raise PermissionDenied(gettext("A bot can't create bots."))
+    limits.hit("bot", owner.pk, message=gettext("You are creating bots too fast."))
+
+
+def clean_username(username: str) -> str:
+    """A new account's username, by the same rules and in the same words as the sign-up form."""
+    field = User._meta.get_field("username")
+    username = User.normalize_username(username.strip())
+    try:
+        field.clean(username, None)
+    except ValidationError as error:
+        raise ValidationError({"username": error.error_list}) from None
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": [ValidationError(field.error_messages["unique"], code="unique")]})
+    return username
+
+
+@transaction.atomic
+def create_bot(*, username: str, owner: User | None = None, token_name: str = "") -> tuple[User, NewToken]:
+    """An account for a program, owned by a person (or by nobody, when an administrator makes
+    it): no password, so it signs in with API tokens only; it joins General like every account.
+    Returns the account and its first token."""
+    username = clean_username(username)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username)
+    except IntegrityError:
+        # Taken between the check and the insert.
+        field = User._meta.get_field("username")
+        raise ValidationError(
+            {"username": [ValidationError(field.error_messages["unique"], code="unique")]}
+        ) from None
+    Bot.objects.create(user=user, owner=owner)
+    return user, issue_token(user=user, name=token_name or DEFAULT_BOT_TOKEN_NAME)
+
+
+def get_own_bot(*, owner: User, bot_id: int) -> Bot:
+    """One of the person's bots; anyone else's does not exist for them."""
+    # user__pk, not pk: a lookup on the user's own id field refuses an id past its range
+    # (no match) instead of overflowing, as one on the foreign key would.
+    bot = Bot.objects.select_related("user").filter(owner=owner, user__pk=bot_id).first()
+    if bot is None:
+        raise Http404(gettext("No such bot."))
+    return bot
 
 
 # --- Sessions -----------------------------------------------------------------------
@@ -103,7 +287,8 @@ def close_sockets(*, user: User) -> None:
 def change_password(*, user: User, password: str) -> None:
     """Set a new password. Every session signed in before ends (Django checks a hash of the
     password on each request); the door keeps its own session with update_session_auth_hash.
-    The API token is a separate credential and goes on working."""
+    API tokens are separate credentials, each revoked on its own (or all of them by signing
+    out everywhere), and go on working: a new password must not stop the user's bots."""
     user.set_password(password)
     user.save(update_fields=["password"])
     _close_sockets(user)
@@ -111,20 +296,20 @@ def change_password(*, user: User, password: str) -> None:
 
 @transaction.atomic
 def sign_out_everywhere(*, user: User) -> None:
-    """End every session of the user, in every browser, and revoke their API token."""
+    """End every session of the user, in every browser, and revoke all their API tokens."""
     _delete_sessions(user)
-    Token.objects.filter(user=user).delete()
+    ApiToken.objects.filter(user=user).delete()
     _close_sockets(user)
 
 
 @transaction.atomic
 def deactivate_user(*, user: User) -> None:
-    """The account can no longer sign in: its sessions end, its token is revoked and its
+    """The account can no longer sign in: its sessions end, its tokens are revoked and its
     sockets close. Its messages and memberships stay."""
     user.is_active = False
     user.save(update_fields=["is_active"])
     _delete_sessions(user)
-    Token.objects.filter(user=user).delete()
+    ApiToken.objects.filter(user=user).delete()
     _close_sockets(user)
 
 

@@ -3,59 +3,55 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from functools import partial
 from uuid import UUID
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.core.files import File
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
-from chat import broadcast, limits
+from chat import attachments, broadcast, events, limits, markdown
+from chat.errors import Conflict
 from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
 from chat.services.membership import get_membership
+from chat.services.pins import unpin_deleted
 
 
 def validate_text(text: object) -> str:
     """The message text, stripped, or ValidationError with a message for the sender."""
     if not isinstance(text, str):
-        raise ValidationError({"text": "The message must be text."})
+        raise ValidationError({"text": gettext("The message must be text.")})
     text = text.strip()
     try:
         text.encode()
     except UnicodeEncodeError:
         # A lone surrogate (e.g. "\ud800" in JSON) is not text any database can store.
-        raise ValidationError({"text": "The message contains characters that are not valid text."}) from None
+        raise ValidationError(
+            {"text": gettext("The message contains characters that are not valid text.")}
+        ) from None
     # Control and format characters (a BOM, zero-width spaces) and separators alone are
     # not a message: nothing would show.
     if not any(unicodedata.category(char)[0] not in "CZ" for char in text):
-        raise ValidationError({"text": "Write a message first."})
+        raise ValidationError({"text": gettext("Write a message first.")})
     if "\x00" in text:
-        raise ValidationError({"text": "Null characters are not allowed."})
+        raise ValidationError({"text": gettext("Null characters are not allowed.")})
     if len(text) > MESSAGE_MAX_LENGTH:
         raise ValidationError(
-            {"text": f"A message can have at most {MESSAGE_MAX_LENGTH} characters (it has {len(text)})."}
+            {
+                "text": ngettext(
+                    "A message can have at most %(limit)s character (it has %(length)s).",
+                    "A message can have at most %(limit)s characters (it has %(length)s).",
+                    MESSAGE_MAX_LENGTH,
+                )
+                % {"limit": MESSAGE_MAX_LENGTH, "length": len(text)}
+            }
         )
     return text
-
-
-def advance(chat_id: int, *, new_message: bool) -> tuple[int, int]:
-    """Take the chat's next event number (and, for a new message, its next sequence number).
-
-    The UPDATE holds the chat's row until commit, so numbers are handed out in commit
-    order and a rolled-back transaction leaves no gap. One statement, with RETURNING
-    (PostgreSQL, and SQLite since 3.35).
-    """
-    table = Chat._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET last_event = last_event + 1, last_seq = last_seq + %s "  # noqa: S608
-            "WHERE id = %s RETURNING last_seq, last_event",
-            [1 if new_message else 0, chat_id],
-        )
-        seq, event = cursor.fetchone()
-    return int(seq), int(event)
 
 
 def get_visible_message(*, user: User, message_id: int) -> Message:
@@ -68,47 +64,108 @@ def get_visible_message(*, user: User, message_id: int) -> Message:
             .get(pk=message_id, chat__in=Chat.objects.visible_to(user))
         )
     except Message.DoesNotExist:
-        raise Http404("No such message.") from None
+        raise Http404(gettext("No such message.")) from None
 
 
 @transaction.atomic
-def post_message(*, chat: Chat, user: User, text: str, client_id: UUID | None = None) -> tuple[Message, bool]:
+def post_message(
+    *,
+    chat: Chat,
+    user: User,
+    text: str,
+    client_id: UUID | None = None,
+    reply_to: int | None = None,
+    files: Sequence[File] = (),
+) -> tuple[Message, bool]:
     """Save a message once per client_id and push it to the chat after commit.
 
     Returns the message and whether it was created now; a repeated client_id returns
-    the first message unchanged, and nothing is pushed again.
+    the first message unchanged, and nothing is pushed again (with other text, it is a
+    Conflict).
     """
     get_membership(user=user, chat=chat)
-    text = validate_text(text)
-    limits.hit("message", user.pk, message="You are sending messages too fast.")
+    # With files, the text may be left empty.
+    text = "" if files and isinstance(text, str) and not text.strip() else validate_text(text)
+    answered = reply_target(chat, reply_to)
+    attachments.check_files(files)
+    limits.hit("message", user.pk, message=gettext("You are sending messages too fast."))
+    # Read (images decoded, thumbnails made) before anything is written: a refused file
+    # leaves nothing behind.
+    uploads = attachments.prepare(files)
+    html = markdown.render(text, mentionable(chat, text))
     try:
         # A savepoint: a repeated client_id (a retry, or the same send racing itself) fails
         # the unique constraint, undoes the numbers taken, and the first message is returned.
         with transaction.atomic():
-            seq, event = advance(chat.pk, new_message=True)
+            seq, event = events.advance(chat.pk, new_message=True)
             message = Message.objects.create(
-                chat=chat, user=user, text=text, client_id=client_id, seq=seq, event=event
+                chat=chat,
+                user=user,
+                text=text,
+                html=html,
+                mentions_everyone=markdown.mentions(html)[1],
+                reply_to=answered,
+                client_id=client_id,
+                seq=seq,
+                event=event,
             )
+            store_mentions(message)
+            attachments.remember(message, attachments.store(message, uploads))
+            frame = events.message_event(message, events.MESSAGE_CREATED)
     except IntegrityError:
-        return replayed(Message.objects.with_author().get(user=user, client_id=client_id), chat), False
+        first = Message.objects.with_author().get(user=user, client_id=client_id)
+        return replayed(first, chat, text), False
     # robust: a failed push is logged; the message is stored and clients catch up by id.
-    transaction.on_commit(partial(broadcast.message_posted, message), robust=True)
+    transaction.on_commit(partial(broadcast.message_posted, message, frame), robust=True)
     return message, True
 
 
-def replayed(message: Message, chat: Chat) -> Message:
+def mentionable(chat: Chat, text: str) -> dict[str, int]:
+    """The chat's members whom the text may mention (username -> id)."""
+    names = markdown.mention_candidates(text)
+    if not names:
+        return {}
+    members = User.objects.filter(username__in=names, memberships__chat=chat, is_active=True)
+    return dict(members.values_list("username", "pk"))
+
+
+def store_mentions(message: Message) -> None:
+    """Link the (saved) message to the people its HTML mentions."""
+    ids, _ = markdown.mentions(message.html)
+    message.mentioned_ids = sorted(ids)  # type: ignore[attr-defined]
+    if ids or message.edited_at:
+        message.mentions.set(ids)
+
+
+def reply_target(chat: Chat, reply_to: int | None) -> Message | None:
+    """The message a new one answers: one of the same chat, not deleted."""
+    if reply_to is None:
+        return None
+    answered = Message.objects.not_deleted().with_author().filter(chat=chat, pk=reply_to).first()
+    if answered is None:
+        raise ValidationError(
+            {"reply_to": gettext("You can only reply to a message of this chat that is not deleted.")}
+        )
+    return answered
+
+
+def replayed(message: Message, chat: Chat, text: str) -> Message:
     """The first message sent with a client id, when the same send arrives again."""
     if message.chat_id != chat.pk:
-        raise ValidationError({"client_id": "This client id was already used for a message in another chat."})
+        raise ValidationError(
+            {"client_id": gettext("This client id was already used for a message in another chat.")}
+        )
+    if not message.is_deleted and message.text != text:
+        raise Conflict(gettext("This client id was already used for a message with other text."))
     return message
 
 
 def check_can_edit(*, message: Message, user: User) -> None:
     """Only the author edits a message, while a member of its chat, and not once it is deleted."""
     if message.user_id != user.pk:
-        raise PermissionDenied("Only the author can edit a message.")
+        raise PermissionDenied(gettext("Only the author can edit a message."))
     if message.is_deleted:
-        raise ValidationError("A deleted message can't be edited.")
+        raise ValidationError(gettext("A deleted message can't be edited."))
     get_membership(user=user, chat=message.chat)
 
 
@@ -119,7 +176,7 @@ def check_can_delete(*, message: Message, user: User) -> None:
         return
     membership = get_membership(user=user, chat=message.chat)
     if message.user_id != user.pk and membership.role != Membership.Role.OWNER:
-        raise PermissionDenied("Only the author or the room's owner can delete a message.")
+        raise PermissionDenied(gettext("Only the author or the room's owner can delete a message."))
 
 
 @transaction.atomic
@@ -127,11 +184,15 @@ def edit_message(*, message: Message, user: User, text: str) -> Message:
     """Change the text of one's own message and push the new version."""
     check_can_edit(message=message, user=user)
     message.text = validate_text(text)
-    limits.hit("edit", user.pk, message="You are editing too fast.")
+    limits.hit("edit", user.pk, message=gettext("You are editing too fast."))
+    message.html = markdown.render(message.text, mentionable(message.chat, message.text))
+    message.mentions_everyone = markdown.mentions(message.html)[1]
     message.edited_at = timezone.now()
-    _, message.event = advance(message.chat_id, new_message=False)
-    message.save(update_fields=["text", "edited_at", "event"])
-    transaction.on_commit(partial(broadcast.message_changed, message), robust=True)
+    _, message.event = events.advance(message.chat_id)
+    message.save(update_fields=["text", "html", "mentions_everyone", "edited_at", "event"])
+    store_mentions(message)
+    frame = events.message_event(message, events.MESSAGE_UPDATED)
+    transaction.on_commit(partial(broadcast.message_changed, message, frame), robust=True)
     return message
 
 
@@ -141,11 +202,18 @@ def delete_message(*, message: Message, user: User) -> None:
     check_can_delete(message=message, user=user)
     if message.is_deleted:
         return
-    message.text = ""
+    message.text = message.html = ""
     message.deleted_at = timezone.now()
-    _, message.event = advance(message.chat_id, new_message=False)
-    message.save(update_fields=["text", "deleted_at", "event"])
-    transaction.on_commit(partial(broadcast.message_changed, message), robust=True)
+    _, message.event = events.advance(message.chat_id)
+    message.save(update_fields=["text", "html", "deleted_at", "event"])
+    # Its files go with it: the rows now, the stored bytes once that is committed.
+    files = attachments.stored_names(message)
+    message.attachments.all().delete()
+    frame = events.message_event(message, events.MESSAGE_DELETED)
+    transaction.on_commit(partial(broadcast.message_changed, message, frame), robust=True)
+    unpin_deleted(message=message, by=user)
+    if files:
+        transaction.on_commit(partial(attachments.delete_files, files), robust=True)
 
 
 @transaction.atomic

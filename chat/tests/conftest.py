@@ -59,6 +59,7 @@ GENEROUS_RATES = {
     "LOGIN_ADDRESS_RATE": "10000/minute",
     "SIGNUP_RATE": "10000/hour",
     "FRAME_RATE": "10000/second",
+    "BOT_RATE": "10000/hour",
 }
 DJANGO_SETUP = """
 import django, os

@@ -31,7 +31,14 @@ def make_messages(chat: Chat, user: User, count: int) -> list[Message]:
     """Messages saved directly, without pushes: for tests about reading, not sending."""
     chat.refresh_from_db()
     messages = Message.objects.bulk_create(
-        Message(chat=chat, user=user, text=f"message {i}", seq=chat.last_seq + i, event=chat.last_event + i)
+        Message(
+            chat=chat,
+            user=user,
+            text=f"message {i}",
+            html=f"<p>message {i}</p>",
+            seq=chat.last_seq + i,
+            event=chat.last_event + i,
+        )
         for i in range(1, count + 1)
     )
     Chat.objects.filter(pk=chat.pk).update(last_seq=chat.last_seq + count, last_event=chat.last_event + count)

@@ -11,11 +11,10 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.test import Client, TestCase, override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from chat import limits, services
-from chat.models import Membership
+from chat.models import ApiToken, Membership
 from chat.tests.factories import PASSWORD, make_room, make_user
 
 NEW_PASSWORD = "another-horse-battery-77"
@@ -90,8 +89,11 @@ class LoginPerAccountTests(AccountTestCase):
         assert checks.call_count == 3
         assert response.status_code == 429
         assert response["Retry-After"] == "30"
-        assert response.json() == {"detail": "Too many attempts. Try again in 30 seconds."}
-        assert not Token.objects.exists()
+        assert response.json() == {
+            "detail": "Too many attempts. Try again in 30 seconds.",
+            "code": "throttled",
+        }
+        assert not ApiToken.objects.exists()
 
     def test_the_account_is_the_name_in_any_case(self):
         """The names "Ada" and "ada" count against the same account, from any address."""
@@ -120,7 +122,7 @@ class LoginPerAccountTests(AccountTestCase):
         for _ in range(5):
             assert self.token("ada", "").status_code == 400
             assert self.login("ada", "").status_code == 200
-        assert self.token("ada").status_code == 200
+        assert self.token("ada").status_code == 201
 
 
 @rates(login="100/minute", login_address="3/minute")
@@ -146,7 +148,7 @@ class LoginPerAddressTests(AccountTestCase):
         response = self.token("ada")
         assert response.status_code == 429
         assert "Retry-After" in response
-        assert self.token("ada", address="10.0.0.2").status_code == 200
+        assert self.token("ada", address="10.0.0.2").status_code == 201
 
 
 class LoginErrorTests(AccountTestCase):
@@ -300,7 +302,7 @@ class SessionEndTests(AccountTestCase):
         assert not self.is_signed_in(elsewhere)
         assert self.is_signed_in(someone_else)
         assert api.get("/api/users/me/").status_code == 401
-        assert not Token.objects.filter(user=user).exists()
+        assert not ApiToken.objects.filter(user=user).exists()
         assert Session.objects.count() == 1
 
     def test_sign_out_everywhere_is_a_post(self, sessions_ended):
@@ -321,12 +323,19 @@ class SessionEndTests(AccountTestCase):
         assert self.is_signed_in(elsewhere)
 
     def test_revoking_the_token_closes_sockets(self, sessions_ended):
-        """DELETE /api/auth/token/ closes the user's sockets after commit (those opened with the
-        token stay out)."""
+        """DELETE /api/auth/token/ closes the sockets opened with that token after commit; the
+        user's other sockets stay."""
         user = make_user()
-        with self.captureOnCommitCallbacks(execute=True):
-            assert token_client(user).delete("/api/auth/token/").status_code == 204
-        sessions_ended.assert_called_once_with(user.pk)
+        token = services.issue_token(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        with (
+            mock.patch("chat.broadcast.token_revoked") as token_revoked,
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            assert client.delete("/api/auth/token/").status_code == 204
+        token_revoked.assert_called_once_with(user.pk, token.token.pk)
+        sessions_ended.assert_not_called()
 
     def test_deactivation(self, sessions_ended):
         """A deactivated user's sessions and token end, their sockets close after commit, and

@@ -13,11 +13,11 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.test import TestCase, override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from chat import services
-from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
+from chat.models import MESSAGE_MAX_LENGTH, ApiToken, Chat, Membership, Message
+from chat.services.accounts import token_digest
 from chat.tests.conftest import missing
 from chat.tests.factories import PASSWORD, SocketListener, general, make_messages, make_room, make_user
 
@@ -26,12 +26,29 @@ REDIS_URL = "redis://127.0.0.1:6379/3"
 
 
 def api(user: User | None = None) -> APIClient:
-    """A client that authenticates as a bot does, with the user's token (or not at all)."""
+    """A client that authenticates as a bot does, with a token of the user's (or not at all).
+
+    The same token for every client of the user, so that a test makes as many as it likes.
+    """
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        key = f"test-key-{user.pk}-{user.username}"
+        ApiToken.objects.get_or_create(
+            digest=token_digest(key), defaults={"user": user, "name": "test", "prefix": key[:8]}
+        )
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
+
+
+# What every error body has besides the messages by field (chat.api.errors).
+ENVELOPE = {"detail", "code", "codes"}
+
+
+def field_errors(response: Any) -> dict[str, Any]:
+    """A 400's messages by field, without the envelope of every error."""
+    body = response.json()
+    assert body["code"] == "invalid"
+    return {name: messages for name, messages in body.items() if name not in ENVELOPE}
 
 
 def post(chat: Chat, user: User, text: str = "hello") -> Message:
@@ -49,7 +66,7 @@ def snapshot() -> tuple[list[Any], ...]:
                 "pk", "chat_id", "user_id", "text", "edited_at", "deleted_at", "client_id"
             )
         ),
-        list(Token.objects.order_by("user_id").values_list("user_id", "key")),
+        list(ApiToken.objects.order_by("pk").values_list("user_id", "name", "digest")),
     )
 
 
@@ -61,41 +78,57 @@ class APITestCase(TestCase):
 
 class AuthenticationTests(APITestCase):
     def test_token_for_username_and_password(self):
-        """POST /api/auth/token/ returns the user's token (the same until revoked), which authenticates."""
+        """POST /api/auth/token/ makes a new named token each time (201), which authenticates;
+        only its digest is stored."""
         user = make_user("bot")
         first = APIClient().post("/api/auth/token/", {"username": "bot", "password": PASSWORD})
-        again = APIClient().post("/api/auth/token/", {"username": "bot", "password": PASSWORD})
-        assert first.status_code == again.status_code == 200
-        assert first.json()["token"] == again.json()["token"] == Token.objects.get(user=user).key
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {first.json()['token']}")
-        assert client.get("/api/users/me/").json() == {"id": user.pk, "username": "bot"}
+        again = APIClient().post("/api/auth/token/", {"username": "bot", "password": PASSWORD, "name": "CI"})
+        assert first.status_code == again.status_code == 201
+        assert first.json()["token"] != again.json()["token"]
+        assert [(t.name, t.digest) for t in ApiToken.objects.filter(user=user)] == [
+            ("API token", token_digest(first.json()["token"])),
+            ("CI", token_digest(again.json()["token"])),
+        ]
+        assert first["Location"] == f"http://testserver/api/tokens/{first.json()['id']}/"
+        for key in (first.json()["token"], again.json()["token"]):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+            assert client.get("/api/users/me/").json() == {"id": user.pk, "username": "bot"}
         # A form works too, as `curl -d username=… -d password=…` sends it.
         form = client.post(
             "/api/auth/token/",
             urlencode({"username": "bot", "password": PASSWORD}),
             content_type="application/x-www-form-urlencoded",
         )
-        assert form.json() == first.json()
+        assert form.status_code == 201 and "token" in form.json()
 
     def test_wrong_password_gets_no_token(self):
         """A wrong password is a 400 that says so, and no token is made."""
         make_user("bot")
         response = APIClient().post("/api/auth/token/", {"username": "bot", "password": "nope"})
         assert response.status_code == 400
-        assert response.json() == {"non_field_errors": ["Unable to log in with provided credentials."]}
-        assert not Token.objects.exists()
+        assert field_errors(response) == {"non_field_errors": ["Unable to log in with provided credentials."]}
+        assert not ApiToken.objects.exists()
 
     def test_revoked_token_stops_working(self):
-        """DELETE /api/auth/token/ revokes the caller's token at once; the next POST makes a new one."""
+        """DELETE /api/auth/token/ revokes the token of the request at once; the user's other
+        tokens go on, and the next POST makes a new one."""
         user = make_user("bot")
-        client = api(user)
-        old = Token.objects.get(user=user).key
-        assert client.delete("/api/auth/token/").status_code == 204
-        assert not Token.objects.filter(user=user).exists()
-        assert client.get("/api/users/me/").status_code == 401
+        keys = [
+            APIClient().post("/api/auth/token/", {"username": "bot", "password": PASSWORD}).json()["token"]
+            for _ in range(2)
+        ]
+        clients = [APIClient(), APIClient()]
+        for client, key in zip(clients, keys, strict=True):
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert clients[0].delete("/api/auth/token/").status_code == 204
+        assert list(ApiToken.objects.filter(user=user).values_list("digest", flat=True)) == [
+            token_digest(keys[1])
+        ]
+        assert clients[0].get("/api/users/me/").status_code == 401
+        assert clients[1].get("/api/users/me/").status_code == 200
         new = APIClient().post("/api/auth/token/", {"username": "bot", "password": PASSWORD}).json()["token"]
-        assert new != old
+        assert new not in keys
 
     def test_every_route_requires_authentication(self):
         """Anonymous requests get 401 with `WWW-Authenticate: Token` and a JSON detail, and change nothing."""
@@ -128,7 +161,10 @@ class AuthenticationTests(APITestCase):
             response = getattr(client, method)(path, {"text": "x", "name": "x", "user": owner.pk})
             assert response.status_code == 401, (method, path)
             assert response["WWW-Authenticate"] == "Token"
-            assert response.json() == {"detail": "Authentication credentials were not provided."}
+            assert response.json() == {
+                "detail": "Authentication credentials were not provided.",
+                "code": "not_authenticated",
+            }
         assert snapshot() == before
 
     def test_wrong_token_is_401(self):
@@ -137,7 +173,7 @@ class AuthenticationTests(APITestCase):
         client.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef")
         response = client.get("/api/chats/")
         assert response.status_code == 401
-        assert response.json() == {"detail": "Invalid token."}
+        assert response.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
 
     def test_session_needs_the_csrf_token(self):
         """The browser session authenticates too, and a write with it needs the CSRF token."""
@@ -243,9 +279,9 @@ class ChatTests(APITestCase):
         secret = client.post("/api/chats/", {"name": "Room", "visibility": "secret"})
         long = client.post("/api/chats/", {"name": "x" * 101})
         assert (blank.status_code, secret.status_code, long.status_code) == (400, 400, 400)
-        assert list(blank.json()) == ["name"]
-        assert list(secret.json()) == ["visibility"]
-        assert list(long.json()) == ["name"]
+        assert list(field_errors(blank)) == ["name"]
+        assert list(field_errors(secret)) == ["visibility"]
+        assert list(field_errors(long)) == ["name"]
         assert snapshot() == before
 
     def test_hidden_chat_is_like_a_missing_one(self):
@@ -255,7 +291,7 @@ class ChatTests(APITestCase):
         hidden = api(other).get(f"/api/chats/{private.pk}/")
         missing_chat = api(other).get("/api/chats/999999/")
         assert hidden.status_code == missing_chat.status_code == 404
-        assert hidden.json() == missing_chat.json() == {"detail": "No such chat."}
+        assert hidden.json() == missing_chat.json() == {"detail": "No such chat.", "code": "not_found"}
 
     def test_join_and_leave_public_room(self):
         """Anyone joins a public room (twice is harmless) and leaves it."""
@@ -275,7 +311,7 @@ class ChatTests(APITestCase):
         room = make_room(make_user())
         response = api(make_user()).post(f"/api/chats/{room.pk}/leave/")
         assert response.status_code == 403
-        assert response.json() == {"detail": "Join this chat first."}
+        assert response.json() == {"detail": "Join this chat first.", "code": "permission_denied"}
 
     def test_owner_who_leaves_hands_over(self):
         """An owner who leaves hands the room to its longest-standing member."""
@@ -314,7 +350,7 @@ class ChatTests(APITestCase):
         adding = client.post(f"/api/chats/{room.pk}/members/", {"user": other.pk})
         removing = client.delete(f"/api/chats/{room.pk}/members/{owner.pk}/")
         assert adding.status_code == removing.status_code == 403
-        assert adding.json() == {"detail": "Only the room's owner can do that."}
+        assert adding.json() == {"detail": "Only the room's owner can do that.", "code": "permission_denied"}
         assert snapshot() == before
 
     def test_member_refusals(self):
@@ -324,10 +360,10 @@ class ChatTests(APITestCase):
         client = api(owner)
         unknown = client.post(f"/api/chats/{room.pk}/members/", {"user": 999999})
         assert unknown.status_code == 400
-        assert list(unknown.json()) == ["user"]
+        assert list(field_errors(unknown)) == ["user"]
         yourself = client.delete(f"/api/chats/{room.pk}/members/{owner.pk}/")
         assert yourself.status_code == 400
-        assert yourself.json() == {"non_field_errors": ["To leave the room yourself, leave it."]}
+        assert field_errors(yourself) == {"non_field_errors": ["To leave the room yourself, leave it."]}
         assert client.delete(f"/api/chats/{room.pk}/members/999999/").status_code == 404
 
     def test_direct_chat(self):
@@ -347,12 +383,12 @@ class ChatTests(APITestCase):
         alice, bob = make_user(), make_user()
         yourself = api(alice).post("/api/chats/direct/", {"user": alice.pk})
         assert yourself.status_code == 400
-        assert yourself.json() == {"non_field_errors": ["A direct chat needs someone else."]}
-        assert list(api(alice).post("/api/chats/direct/", {"user": 999999}).json()) == ["user"]
+        assert field_errors(yourself) == {"non_field_errors": ["A direct chat needs someone else."]}
+        assert list(field_errors(api(alice).post("/api/chats/direct/", {"user": 999999}))) == ["user"]
         chat, _ = services.open_direct_chat(user=alice, other=bob)
         left = api(alice).post(f"/api/chats/{chat.pk}/leave/")
         assert left.status_code == 403
-        assert left.json() == {"detail": "A direct chat can't be left."}
+        assert left.json() == {"detail": "A direct chat can't be left.", "code": "permission_denied"}
 
     def test_no_deleting_chats(self):
         """Chats are not deleted through the API, whoever asks (the seed let anyone)."""
@@ -384,6 +420,8 @@ class MessageTests(APITestCase):
             "chat",
             "user",
             "text",
+            "html",
+            "reply_to",
             "timestamp",
             "edited_at",
             "client_id",
@@ -395,6 +433,7 @@ class MessageTests(APITestCase):
         assert body["chat"] == self.chat.pk
         assert body["user"] == {"id": self.member.pk, "username": "member"}
         assert body["text"] == "hi"
+        assert body["html"] == "<p>hi</p>"
         assert body["edited_at"] is None
 
     def test_post(self):
@@ -433,14 +472,19 @@ class MessageTests(APITestCase):
         )
 
     def test_post_is_idempotent_by_client_id(self):
-        """The same client_id from the same user returns the first message: 201, then 200, one row."""
+        """The same client_id from the same user returns the first message: 201 with its
+        Location, then 200, one row; the same client_id with other text is a 409."""
         client_id = str(uuid.uuid4())
         client = api(self.member)
         path = f"/api/chats/{self.chat.pk}/messages/"
         first = client.post(path, {"text": "once", "client_id": client_id})
-        again = client.post(path, {"text": "twice?", "client_id": client_id})
-        assert (first.status_code, again.status_code) == (201, 200)
+        again = client.post(path, {"text": "once", "client_id": client_id})
+        changed = client.post(path, {"text": "twice?", "client_id": client_id})
+        assert (first.status_code, again.status_code, changed.status_code) == (201, 200, 409)
+        assert first["Location"] == f"http://testserver/api/messages/{first.json()['id']}/"
+        assert "Location" not in again
         assert first.json() == again.json()
+        assert changed.json()["code"] == "conflict"
         assert first.json()["client_id"] == client_id
         assert Message.objects.filter(client_id=client_id).count() == 1
         other = api(self.owner).post(path, {"text": "mine", "client_id": client_id})
@@ -461,7 +505,7 @@ class MessageTests(APITestCase):
         ]:
             response = client.post(path, body, format="json")
             assert response.status_code == 400, body
-            assert list(response.json()) == [field], body
+            assert list(field_errors(response)) == [field], body
         assert snapshot() == before
 
     def test_malformed_json_is_a_400(self):
@@ -480,7 +524,7 @@ class MessageTests(APITestCase):
         assert self.messages(client)["results"][0]["text"] == "visible"
         response = client.post(f"/api/chats/{self.chat.pk}/messages/", {"text": "hi"})
         assert response.status_code == 403
-        assert response.json() == {"detail": "Join this chat first."}
+        assert response.json() == {"detail": "Join this chat first.", "code": "permission_denied"}
 
     def test_newest_first_without_deleted(self):
         """The list is newest first, and deleted messages are left out."""
@@ -533,11 +577,11 @@ class MessageTests(APITestCase):
         for value in ("x", "-1", "1.5"):
             response = client.get(path, {"after": value})
             assert response.status_code == 400
-            assert list(response.json()) == ["after"]
+            assert list(field_errors(response)) == ["after"]
         for cursor in ("garbage", "cD1hYmM="):  # the second is base64 of "p=abc"
             response = client.get(path, {"cursor": cursor})
             assert response.status_code == 404
-            assert response.json() == {"detail": "Invalid cursor"}
+            assert response.json() == {"detail": "Invalid cursor", "code": "not_found"}
 
     def test_edit(self):
         """The author edits a message: 200 with the new text and edited_at."""
@@ -556,7 +600,10 @@ class MessageTests(APITestCase):
         before = snapshot()
         response = client.patch(f"/api/messages/{message.pk}/", {"text": "theirs"})
         assert response.status_code == 403
-        assert response.json() == {"detail": "Only the author can edit a message."}
+        assert response.json() == {
+            "detail": "Only the author can edit a message.",
+            "code": "permission_denied",
+        }
         assert snapshot() == before
 
     def test_edit_needs_text(self):
@@ -566,7 +613,7 @@ class MessageTests(APITestCase):
         for body in ({}, {"text": " "}):
             response = client.patch(f"/api/messages/{message.pk}/", body)
             assert response.status_code == 400
-            assert list(response.json()) == ["text"]
+            assert list(field_errors(response)) == ["text"]
 
     def test_delete_by_author_or_owner(self):
         """The author or the room's owner deletes a message; then it is gone (404)."""
@@ -585,7 +632,10 @@ class MessageTests(APITestCase):
         before = snapshot()
         response = client.delete(f"/api/messages/{message.pk}/")
         assert response.status_code == 403
-        assert response.json() == {"detail": "Only the author or the room's owner can delete a message."}
+        assert response.json() == {
+            "detail": "Only the author or the room's owner can delete a message.",
+            "code": "permission_denied",
+        }
         assert snapshot() == before
 
     def test_no_put(self):
@@ -593,7 +643,7 @@ class MessageTests(APITestCase):
         message = post(self.chat, self.member)
         response = api(self.member).put(f"/api/messages/{message.pk}/", {"text": "x"})
         assert response.status_code == 405
-        assert response.json() == {"detail": 'Method "PUT" not allowed.'}
+        assert response.json() == {"detail": 'Method "PUT" not allowed.', "code": "method_not_allowed"}
 
 
 class PushTests(APITestCase):
@@ -716,7 +766,7 @@ class ErrorTests(APITestCase):
         user = make_user()
         unknown = api(user).get("/api/nothing/here/")
         assert unknown.status_code == 404
-        assert unknown.json() == {"detail": "No such API endpoint."}
+        assert unknown.json() == {"detail": "No such API endpoint.", "code": "not_found"}
         slashless = api(user).post("/api/chats", {"name": "x"})
         assert slashless.status_code == 404
         assert "Did you mean /api/chats/" in slashless.json()["detail"]
@@ -737,6 +787,14 @@ class SchemaTests(APITestCase):
         assert set(operations) == {
             ("POST", "/api/auth/token/"),
             ("DELETE", "/api/auth/token/"),
+            ("GET", "/api/tokens/"),
+            ("POST", "/api/tokens/"),
+            ("GET", "/api/tokens/{token_id}/"),
+            ("DELETE", "/api/tokens/{token_id}/"),
+            ("GET", "/api/bots/"),
+            ("POST", "/api/bots/"),
+            ("GET", "/api/bots/{bot_id}/"),
+            ("DELETE", "/api/bots/{bot_id}/"),
             ("GET", "/api/users/"),
             ("GET", "/api/users/me/"),
             ("GET", "/api/chats/"),
@@ -748,6 +806,7 @@ class SchemaTests(APITestCase):
             ("POST", "/api/chats/{chat_id}/leave/"),
             ("GET", "/api/chats/{chat_id}/members/"),
             ("POST", "/api/chats/{chat_id}/members/"),
+            ("GET", "/api/chats/{chat_id}/members/{user_id}/"),
             ("DELETE", "/api/chats/{chat_id}/members/{user_id}/"),
             ("GET", "/api/chats/{chat_id}/messages/"),
             ("POST", "/api/chats/{chat_id}/messages/"),
@@ -756,6 +815,7 @@ class SchemaTests(APITestCase):
             ("GET", "/api/messages/{message_id}/"),
             ("PATCH", "/api/messages/{message_id}/"),
             ("DELETE", "/api/messages/{message_id}/"),
+            ("GET", "/api/search/"),
         }
         for (method, path), operation in operations.items():
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
@@ -797,7 +857,7 @@ class AuthorizationMatrixTests(TestCase):
     18 requests x 4 callers (anonymous, non-member, member, owner) = 72 cells. Each cell
     starts from the same database and is rolled back after. In every cell the anonymous
     caller and the non-member learn nothing (neither the room's name nor a message's
-    text), every refusal is a JSON object with a `detail`, and a refused request or a
+    text), every refusal is a JSON object with a `detail` and a `code`, and a refused request or a
     read leaves the database exactly as it was.
     """
 
@@ -862,7 +922,7 @@ class AuthorizationMatrixTests(TestCase):
                         for secret in (ROOM_NAME, MEMBER_TEXT, OWNER_TEXT):
                             assert secret not in content
                     if status >= 400:
-                        assert list(response.json()) == ["detail"]
+                        assert list(response.json()) == ["detail", "code"]
                         assert MEMBER_TEXT not in content and OWNER_TEXT not in content
                     if status >= 400 or method == "GET":
                         assert after == before
@@ -888,6 +948,6 @@ class RoomSettingsTests(APITestCase):
         assert api(outsider).patch(path, {"name": "Mine"}).status_code == 404
         too_long = api(owner).patch(path, {"name": "n" * 101})
         assert too_long.status_code == 400
-        assert too_long.json() == {"name": ["A room name has at most 100 characters."]}
+        assert field_errors(too_long) == {"name": ["A room name has at most 100 characters."]}
         room.refresh_from_db()
         assert room.name == "Plans" and room.topic == "Q3 <roadmap>"

@@ -6,6 +6,7 @@ from django.template.loader import render_to_string
 from django.test import SimpleTestCase, TestCase
 
 from chat import broadcast, services
+from chat.models import Event
 from chat.tests.factories import SocketListener, general, make_user
 
 
@@ -69,11 +70,12 @@ class RenderOnceTests(TestCase):
         chat, user = general(), make_user()
         listeners = [SocketListener(chat) for _ in range(20)]
         message, _ = services.post_message(chat=chat, user=user, text="to everyone")
+        frame = Event.objects.get(chat=chat, number=message.event).data
         with (
             self.assertNumQueries(0),
             mock.patch.object(broadcast, "render_to_string", wraps=render_to_string) as render,
         ):
-            broadcast.message_posted(message)
+            broadcast.message_posted(message, frame)
         assert render.call_count == 2
         for listener in listeners:
             [html] = listener.pending()

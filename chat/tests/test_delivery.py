@@ -48,7 +48,7 @@ SETUP = """
 import json, sys
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
-from rest_framework.authtoken.models import Token
+from chat import services
 from chat.models import Chat, Membership
 general = Chat.objects.get(name="General")
 people = {}
@@ -63,7 +63,7 @@ for name in sys.argv[-1].split(","):
         "_auth_user_hash": user.get_session_auth_hash(),
     })
     session.create()
-    people[name] = {"session": session.session_key, "token": Token.objects.create(user=user).key}
+    people[name] = {"session": session.session_key, "token": services.issue_token(user=user).key}
 print(json.dumps({"chat": general.pk, "people": people}))
 """
 

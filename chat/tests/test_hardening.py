@@ -305,7 +305,7 @@ class RuleTests(TestCase):
         client.force_authenticate(user)
         api = client.post("/api/chats/", {"name": long_name, "visibility": "public"}, format="json")
         assert "A room name has at most 100 characters." in page.content.decode()
-        assert api.json() == {"name": ["A room name has at most 100 characters."]}
+        assert api.json()["name"] == ["A room name has at most 100 characters."]
 
 
 class AdminTests(TestCase):

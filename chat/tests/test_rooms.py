@@ -203,7 +203,7 @@ class RemoveMemberTests(RoomTestCase):
             response = self.client.post(self.remove_url(self.member))
         assert response["Location"] == self.members_url
         assert not Membership.objects.filter(chat=self.room, user=self.member).exists()
-        left.assert_called_once_with(self.room.pk, self.member.pk)
+        left.assert_called_once_with(self.room.pk, self.member.pk, mock.ANY, mock.ANY)
         assert "mike is no longer a member of Plans." in self.client.get(self.members_url).text
 
     def test_owner_removes_with_htmx(self):

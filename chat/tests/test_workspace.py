@@ -109,7 +109,7 @@ class ChatListPushTests(TransactionTestCase):
         chat = await Chat.objects.aget(pk=self.y.pk)
         chat.name = "Y, renamed"
         await chat.asave()
-        await sync_to_async(broadcast.chat_updated)(chat)
+        await sync_to_async(broadcast.chat_updated)(chat, "")
         frame = await bob_list.receive_from(timeout=5)
         assert carrier(frame)["action"] == "update" and "Y, renamed" in frame
         await bob_list.disconnect()
@@ -136,6 +136,7 @@ class TypingAndPresenceTests(TransactionTestCase):
         services.join_chat(user=self.bob, chat=self.chat)
 
     async def test_typing_reaches_the_open_pages_throttled_and_unstored(self):
+        before = await sync_to_async(lambda: Chat.objects.get(pk=self.chat.pk).last_event)()
         alice = await open_socket(self.chat, self.alice)
         bob = await open_socket(self.chat, self.bob)
         for _ in range(5):
@@ -145,7 +146,7 @@ class TypingAndPresenceTests(TransactionTestCase):
         # Throttled: the next thing Bob hears is Alice's message, not four more signals.
         await alice.send_to(text_data=json.dumps({"text": "done typing"}))
         assert "done typing" in await bob.receive_from(timeout=5)
-        assert await sync_to_async(lambda: Chat.objects.get(pk=self.chat.pk).last_event)() == 1
+        assert await sync_to_async(lambda: Chat.objects.get(pk=self.chat.pk).last_event)() == before + 1
         await alice.disconnect()
         await bob.disconnect()
 

@@ -66,6 +66,69 @@
     return element.scrollHeight - element.scrollTop - element.clientHeight < 80;
   }
 
+  // ---- Words ----
+
+  // Every word this script writes comes from the page, in the page's language
+  // (chat/i18n.py page_strings, rendered as JSON by chat/page_words.html).
+  var wordsCache = null;
+
+  function words() {
+    if (wordsCache) return wordsCache;
+    var element = document.getElementById("page-strings");
+    try {
+      wordsCache = element ? JSON.parse(element.textContent) : {};
+    } catch (error) {
+      wordsCache = {};
+    }
+    return wordsCache;
+  }
+
+  function word(name) {
+    return words()[name] || "";
+  }
+
+  // The page's language, for dates, plurals and lists.
+  function lang() {
+    return document.documentElement.lang || undefined;
+  }
+
+  // A plural message for the count: `forms` has one text per CLDR category ("one",
+  // "few", "many", "other"), each with "{n}" where the number goes.
+  function plural(forms, count) {
+    if (!forms) return String(count);
+    var category = "other";
+    try {
+      category = new Intl.PluralRules(lang()).select(count);
+    } catch (error) {
+      category = count === 1 ? "one" : "other";
+    }
+    return (forms[category] || forms.other || "{n}").replace("{n}", String(count));
+  }
+
+  // The words a pushed fragment leaves out (it is the same bytes in every language): its
+  // empty elements show the page's words by CSS, and get them here as text. The more
+  // particular selector of an element comes first.
+  var FILLED = [
+    [".message-edited:empty", "edited"],
+    [".message-deleted:empty", "deleted"],
+    ["a.message-edit:empty", "edit"],
+    [".message-delete button:empty", "delete"],
+    ["a.message-reply:empty", "reply"],
+    [".entry-preview[data-deleted]:empty", "preview_deleted"],
+    [".entry-preview:empty", "preview_none"],
+    ['.chat-badge[data-kind="direct"]:empty', "direct"],
+    [".chat-badge:empty", "private"],
+  ];
+
+  function fillWords(root) {
+    if (!root || !root.querySelectorAll) return;
+    FILLED.forEach(function (fill) {
+      root.querySelectorAll(fill[0]).forEach(function (element) {
+        element.textContent = word(fill[1]);
+      });
+    });
+  }
+
   function setStatus(text) {
     var status = document.getElementById("connection-status");
     if (status) status.textContent = text;
@@ -80,20 +143,20 @@
   function dayLabel(date) {
     var today = new Date();
     var yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
-    if (sameDay(date, today)) return "Today";
-    if (sameDay(date, yesterday)) return "Yesterday";
+    if (sameDay(date, today)) return word("today");
+    if (sameDay(date, yesterday)) return word("yesterday");
     var options = { weekday: "long", day: "numeric", month: "long" };
     if (date.getFullYear() !== today.getFullYear()) options.year = "numeric";
-    return date.toLocaleDateString(undefined, options);
+    return date.toLocaleDateString(lang(), options);
   }
 
   // The chat list shows the time of today's last message, the weekday of this week's,
   // and the date of older ones.
   function shortWhen(date) {
     var now = new Date();
-    if (sameDay(date, now)) return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    if (now - date < 6 * 24 * 3600 * 1000) return date.toLocaleDateString([], { weekday: "short" });
-    return date.toLocaleDateString([], { day: "numeric", month: "short" });
+    if (sameDay(date, now)) return date.toLocaleTimeString(lang(), { hour: "2-digit", minute: "2-digit" });
+    if (now - date < 6 * 24 * 3600 * 1000) return date.toLocaleDateString(lang(), { weekday: "short" });
+    return date.toLocaleDateString(lang(), { day: "numeric", month: "short" });
   }
 
   function localizeTimes(root) {
@@ -102,8 +165,33 @@
       if (isNaN(date)) return;
       time.textContent = time.closest("#chat-sidebar")
         ? shortWhen(date)
-        : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      time.title = date.toLocaleString();
+        : date.toLocaleTimeString(lang(), { hour: "2-digit", minute: "2-digit" });
+      time.title = date.toLocaleString(lang());
+    });
+    localizeSizes(root);
+  }
+
+  // A file's size in the page's language: the pushed fragment has digits and SI symbols.
+  var SIZE_UNITS = ["byte", "kilobyte", "megabyte", "gigabyte"];
+
+  function localizeSizes(root) {
+    root.querySelectorAll("data.attachment-size[value]").forEach(function (element) {
+      var size = Number(element.getAttribute("value"));
+      var unit = 0;
+      while (size >= 999.5 && unit < SIZE_UNITS.length - 1) {
+        size /= 1000;
+        unit += 1;
+      }
+      try {
+        element.textContent = new Intl.NumberFormat(lang(), {
+          style: "unit",
+          unit: SIZE_UNITS[unit],
+          unitDisplay: "short",
+          maximumFractionDigits: unit && size < 99.95 ? 1 : 0,
+        }).format(size);
+      } catch (error) {
+        // Without Intl's units the fragment's own text stays.
+      }
     });
   }
 
@@ -362,7 +450,7 @@
     if (!button) return;
     var container = log();
     if (newBelow > 0 && container && !nearBottom(container)) {
-      button.querySelector(".jump-count").textContent = " (" + newBelow + " new)";
+      button.querySelector(".jump-count").textContent = " " + plural(word("new_below"), newBelow);
       button.hidden = false;
     } else {
       newBelow = 0;
@@ -474,6 +562,26 @@
     var badge = link.querySelector(".unread-badge");
     var shown = link.querySelector(".unread-count");
     if (shown && shown.textContent !== String(count)) shown.textContent = count;
+    // What a screen reader says: "3 unread messages", in the page's language and plural.
+    var spoken = link.querySelector(".unread-words");
+    var text = count ? plural(word("unread"), count) : "";
+    if (spoken && spoken.textContent !== text) spoken.textContent = text;
+    if (badge) badge.hidden = count === 0;
+    // Read means its mentions were seen too.
+    if (count === 0) setMentions(link, 0);
+  }
+
+  function mentionsMe(carrier) {
+    return carrier.mentions.indexOf(String(me())) >= 0 || carrier.mentions.indexOf("here") >= 0;
+  }
+
+  function setMentions(link, count) {
+    if (!link) return;
+    count = Math.max(0, count);
+    if (link.getAttribute("data-mentions") !== String(count)) link.setAttribute("data-mentions", count);
+    var badge = link.querySelector(".mention-badge");
+    var shown = link.querySelector(".mention-count");
+    if (shown && shown.textContent !== String(count)) shown.textContent = count;
     if (badge) badge.hidden = count === 0;
   }
 
@@ -523,6 +631,9 @@
       seq: number(element, "data-seq"),
       author: number(element, "data-author-id"),
       unread: number(element, "data-unread"),
+      mentionCount: number(element, "data-mention-count"),
+      // Who the new message mentions: user ids, or "here" for everyone in the chat.
+      mentions: (element.getAttribute("data-mentions") || "").split(" "),
       html: template ? template.innerHTML : "",
     };
   }
@@ -546,25 +657,32 @@
     var fresh = freshEntry(carrier);
     if (!fresh) return;
     var before = item ? number(entryLink(item), "data-unread") : 0;
+    var mentionsBefore = item ? number(entryLink(item), "data-mentions") : 0;
     var unread;
+    var mentions = mentionsBefore;
     if (carrier.action === "message") {
       if (item && carrier.seq <= number(item, "data-last-seq")) return;
       unread = carrier.author === me() ? 0 : before + 1;
+      if (carrier.author === me()) mentions = 0;
+      else if (mentionsMe(carrier)) mentions += 1;
       if (!replay) notify(carrier, fresh);
     } else if (carrier.action === "add") {
       if (item && replay) return;
       unread = carrier.unread;
+      mentions = carrier.mentionCount;
     } else if (carrier.action === "update") {
       if (!item) return;
       unread = before;
       if (carrier.chatId === openId) {
-        baseTitle = fresh.querySelector(".entry-name").textContent + " · Chat";
+        baseTitle = fresh.querySelector(".entry-name").textContent + " · " + word("site");
       }
     } else {
       return;
     }
     setUnread(entryLink(fresh), unread);
+    setMentions(entryLink(fresh), mentions);
     localizeTimes(fresh);
+    fillWords(fresh);
     if (item) {
       item.replaceWith(fresh);
     }
@@ -612,7 +730,7 @@
     removed = true;
     var notice = document.getElementById("chat-notice");
     if (notice) {
-      notice.textContent = "You are no longer a member of this chat.";
+      notice.textContent = word("removed");
       notice.hidden = false;
     }
     var composer = document.getElementById("composer");
@@ -640,11 +758,20 @@
     });
     var text = "";
     if (names.length === 1) {
-      text = names[0] + " is typing…";
+      text = word("typing_one").replace("{name}", names[0]);
     } else if (names.length > 1) {
-      text = names.slice(0, -1).join(", ") + " and " + names[names.length - 1] + " are typing…";
+      text = word("typing_many").replace("{names}", listOf(names));
     }
     if (status.textContent !== text) status.textContent = text;
+  }
+
+  // "a, b and c", as the page's language writes a list.
+  function listOf(names) {
+    try {
+      return new Intl.ListFormat(lang(), { style: "long", type: "conjunction" }).format(names);
+    } catch (error) {
+      return names.slice(0, -1).join(", ") + " " + word("and") + " " + names[names.length - 1];
+    }
   }
 
   function stopTyping(userId) {
@@ -706,7 +833,7 @@
     button.hidden = false;
     button.setAttribute("aria-pressed", notificationsOn() ? "true" : "false");
     if (Notification.permission === "denied") {
-      button.title = "Notifications are blocked in this browser's settings for this site.";
+      button.title = word("notifications_blocked");
     }
   }
 
@@ -729,13 +856,14 @@
 
   // A new message in a direct chat, while the tab is hidden.
   function notify(carrier, fresh) {
-    if (carrier.kind !== "direct" || carrier.author === me()) return;
+    // Direct messages and mentions notify (when the person opted in and looks elsewhere).
+    if ((carrier.kind !== "direct" && !mentionsMe(carrier)) || carrier.author === me()) return;
     if (document.visibilityState === "visible" || !notificationsOn()) return;
     var name = fresh.querySelector(".entry-name");
     var preview = fresh.querySelector(".entry-preview");
     var link = entryLink(fresh);
     try {
-      var notification = new Notification(name ? name.textContent : "New message", {
+      var notification = new Notification(name ? name.textContent : word("new_message"), {
         body: preview ? preview.textContent : "",
         tag: "chat-" + carrier.chatId,
       });
@@ -748,6 +876,239 @@
       // Some browsers (Android's) only notify from a service worker: nothing to show.
     }
   }
+
+  // ---- Replying ----
+
+  // A message's Reply action makes the composer answer it; without JavaScript its link
+  // opens the page with the composer answering it.
+  function replyParts() {
+    return {
+      input: document.querySelector('#composer input[name="reply_to"]'),
+      banner: document.getElementById("reply-banner"),
+      text: document.querySelector('#composer textarea[name="text"]'),
+    };
+  }
+
+  function clearReply() {
+    var parts = replyParts();
+    if (parts.input) parts.input.value = "";
+    if (parts.banner) parts.banner.hidden = true;
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    var link = event.target.closest("a.message-reply");
+    var parts = replyParts();
+    if (link && parts.input && parts.banner) {
+      var article = link.closest("article.message");
+      event.preventDefault();
+      parts.input.value = link.getAttribute("data-reply-to");
+      var author = article ? article.querySelector(".message-author") : null;
+      var text = article ? article.querySelector(".message-text") : null;
+      parts.banner.querySelector(".reply-banner-author").textContent = author ? author.textContent : "";
+      parts.banner.querySelector(".reply-banner-text").textContent = text ? text.textContent.trim().slice(0, 80) : "";
+      parts.banner.hidden = false;
+      if (parts.text) parts.text.focus();
+    } else if (event.target.closest("#reply-cancel")) {
+      event.preventDefault();
+      clearReply();
+      if (parts.text) parts.text.focus();
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var parts = replyParts();
+    if (event.key === "Escape" && event.target === parts.text && parts.banner && !parts.banner.hidden) {
+      clearReply();
+    }
+  });
+
+  // ---- Mentions ----
+
+  // While "@name" is typed before the caret, the server suggests the chat's members (an
+  // htmx request for a rendered list); arrows choose, Enter or Tab puts the name in,
+  // Escape closes. Without JavaScript, typing the whole name is enough.
+  var MENTION_TYPED = /(^|\s)@([\w.@+-]{0,150})$/;
+  var mentionTimer = null;
+
+  function suggestions() {
+    return document.getElementById("mention-suggestions");
+  }
+
+  function typedMention(textarea) {
+    var match = MENTION_TYPED.exec(textarea.value.slice(0, textarea.selectionStart));
+    return match ? match[2] : null;
+  }
+
+  function closeSuggestions() {
+    var list = suggestions();
+    if (list && !list.hidden) {
+      list.hidden = true;
+      list.innerHTML = "";
+    }
+  }
+
+  function askSuggestions(textarea) {
+    var prefix = typedMention(textarea);
+    var composer = document.getElementById("composer");
+    if (prefix === null || !composer || !window.htmx) return closeSuggestions();
+    var url = composer.getAttribute("data-mentions-url") + "?q=" + encodeURIComponent(prefix);
+    window.htmx.ajax("GET", url, { target: "#mention-suggestions", swap: "innerHTML" }).then(function () {
+      var list = suggestions();
+      // Still typing the same name: show what came (if anything).
+      if (list) list.hidden = typedMention(textarea) === null || !list.querySelector("[role=option]");
+    });
+  }
+
+  function moveSuggestion(step) {
+    var options = Array.prototype.slice.call(suggestions().querySelectorAll("[role=option]"));
+    var at = options.findIndex(function (option) {
+      return option.getAttribute("aria-selected") === "true";
+    });
+    var next = (at + step + options.length) % options.length;
+    options.forEach(function (option, index) {
+      option.setAttribute("aria-selected", index === next ? "true" : "false");
+    });
+  }
+
+  function putMention(textarea, option) {
+    var before = textarea.value.slice(0, textarea.selectionStart);
+    var after = textarea.value.slice(textarea.selectionStart);
+    var match = MENTION_TYPED.exec(before);
+    if (!match || !option) return closeSuggestions();
+    var start = before.length - match[2].length;
+    var name = option.getAttribute("data-username") + " ";
+    textarea.value = before.slice(0, start) + name + after;
+    textarea.selectionStart = textarea.selectionEnd = start + name.length;
+    closeSuggestions();
+    textarea.focus();
+  }
+
+  document.addEventListener("input", function (event) {
+    var textarea = event.target;
+    if (!(textarea instanceof HTMLTextAreaElement) || !textarea.closest("#composer")) return;
+    clearTimeout(mentionTimer);
+    if (typedMention(textarea) === null) return closeSuggestions();
+    mentionTimer = setTimeout(function () {
+      askSuggestions(textarea);
+    }, 150);
+  });
+
+  // In the capture phase: while suggestions show, these keys are theirs, not the composer's.
+  document.addEventListener(
+    "keydown",
+    function (event) {
+      var list = suggestions();
+      var textarea = event.target;
+      if (!list || list.hidden || !(textarea instanceof HTMLTextAreaElement)) return;
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        moveSuggestion(event.key === "ArrowDown" ? 1 : -1);
+      } else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        putMention(textarea, list.querySelector("[role=option][aria-selected=true]"));
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        closeSuggestions();
+      }
+    },
+    true,
+  );
+
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest && event.target.closest("#mention-suggestions [role=option]");
+    var textarea = document.querySelector('#composer textarea[name="text"]');
+    if (option && textarea) putMention(textarea, option);
+  });
+
+  // ---- Files ----
+
+  // Files can't go over the socket: while the composer has some (chosen, dropped on the
+  // conversation, or pasted into the composer) it is posted over HTTP as multipart, and
+  // the server answers with a fresh composer. The message arrives by the push, as any.
+  function fileInput() {
+    return document.querySelector('#composer input[type="file"]');
+  }
+
+  // With files, the text may be left empty.
+  function filesChanged(input) {
+    var field = input.form && input.form.querySelector('textarea[name="text"]');
+    if (field) field.required = !input.files.length;
+  }
+
+  function addFiles(list) {
+    var input = fileInput();
+    if (!input || !list || !list.length || typeof DataTransfer === "undefined") return;
+    var transfer = new DataTransfer();
+    Array.prototype.forEach.call(input.files, function (file) {
+      transfer.items.add(file);
+    });
+    Array.prototype.forEach.call(list, function (file) {
+      transfer.items.add(file);
+    });
+    input.files = transfer.files;
+    filesChanged(input);
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target === fileInput()) filesChanged(event.target);
+  });
+
+  function dropsFiles(event) {
+    var types = event.dataTransfer ? Array.prototype.slice.call(event.dataTransfer.types) : [];
+    return types.indexOf("Files") !== -1 && event.target.closest && event.target.closest("#chat") && fileInput();
+  }
+
+  document.addEventListener("dragover", function (event) {
+    if (!dropsFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  });
+
+  document.addEventListener("drop", function (event) {
+    if (!dropsFiles(event)) return;
+    event.preventDefault();
+    addFiles(event.dataTransfer.files);
+    var field = document.querySelector("#composer textarea");
+    if (field) field.focus();
+  });
+
+  document.addEventListener("paste", function (event) {
+    var files = event.clipboardData && event.clipboardData.files;
+    if (!files || !files.length || !event.target.closest || !event.target.closest("#composer")) return;
+    event.preventDefault();
+    addFiles(files);
+  });
+
+  document.addEventListener("htmx:wsConfigSend", function (event) {
+    var form = event.target;
+    if (form.id !== "composer") return;
+    var input = fileInput();
+    if (!input || !input.files.length) {
+      delete event.detail.parameters.files;
+      return;
+    }
+    event.preventDefault();
+    if (event.detail.triggeringEvent) event.detail.triggeringEvent.preventDefault();
+    window.htmx
+      .ajax("POST", form.getAttribute("action"), { source: form, target: "#composer", swap: "outerHTML" })
+      .then(function () {
+        var field = document.querySelector("#composer textarea");
+        if (field) field.focus({ preventScroll: true });
+      });
+  });
+
+  // ---- Deleting ----
+
+  // Deleting asks first, in the page's language: the pushed message carries no words, so
+  // the question is asked here rather than by an hx-confirm attribute on it.
+  document.addEventListener("htmx:confirm", function (event) {
+    if (!event.detail.elt.closest || !event.detail.elt.closest(".message-delete")) return;
+    event.preventDefault();
+    if (window.confirm(word("confirm_delete"))) event.detail.issueRequest(true);
+  });
 
   // ---- Edit in place ----
 
@@ -785,7 +1146,9 @@
         event.preventDefault();
         return cancelEdit(editing);
       }
-      var menu = document.querySelector("details.room-menu[open]");
+      // The menu (a <details>) the focus is in, or the Room menu: closed, and the focus
+      // back on its button.
+      var menu = target.closest("details[open]") || document.querySelector("details.room-menu[open]");
       if (menu) {
         menu.open = false;
         menu.querySelector("summary").focus();
@@ -807,6 +1170,23 @@
     }
   });
 
+  // ---- Theme ----
+
+  // The switcher posts with htmx (templates/theme_switcher.html); the server answers with
+  // the theme it remembered, and the page takes it on without a reload.
+  document.addEventListener("chat:theme", function (event) {
+    var theme = event.detail && event.detail.theme;
+    if (["light", "dark", "system"].indexOf(theme) === -1) return;
+    var root = document.documentElement;
+    root.setAttribute("data-theme", theme);
+    root.classList.toggle("dark", theme === "dark");
+    var scheme = document.querySelector('meta[name="color-scheme"]');
+    if (scheme) scheme.setAttribute("content", theme === "system" ? "light dark" : theme);
+    document.querySelectorAll('#theme-switcher button[name="theme"]').forEach(function (button) {
+      button.setAttribute("aria-pressed", button.value === theme ? "true" : "false");
+    });
+  });
+
   // ---- Menus, the side panel, notices ----
 
   document.addEventListener("click", function (event) {
@@ -822,18 +1202,64 @@
     }
   });
 
+  // What opened the side panel (the Members item of the Room menu): the focus goes back
+  // there when it closes, or to the button of the menu it was in.
+  var panelOpener = null;
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "side-panel-body") panelOpener = event.detail.elt;
+  });
+
   function closePanel() {
     var panel = document.getElementById("side-panel");
     if (!panel) return;
+    var active = document.activeElement;
+    var focusInside = !active || active === document.body || panel.contains(active);
     panel.hidden = true;
     // Emptied, so that what it polls (who is online) stops.
     document.getElementById("side-panel-body").innerHTML = "";
+    var opener = panelOpener;
+    panelOpener = null;
+    if (!focusInside || !opener || !document.body.contains(opener)) return;
+    // Hidden in a closed menu, it does not take the focus: the menu's button does.
+    opener.focus();
+    var menu = opener.closest("details");
+    if (document.activeElement !== opener && menu) menu.querySelector("summary").focus();
   }
 
   // ---- Frames from the server ----
 
   var hadFocus = null;
+  var focusedMessage = null;
   var wasNearBottom = true;
+
+  // A message that is replaced (edited, deleted) takes the focus of its controls with
+  // it; the focus goes to the same control of the new version: its Edit link for the
+  // Edit link or the edit form, its Delete button, or, when it has none (deleted), the
+  // composer. Keyboard users are not dropped at the top of the page.
+  function messageFocus(active) {
+    var article = active && active.closest ? active.closest("article.message") : null;
+    if (!article) return null;
+    var control = null;
+    if (active.classList.contains("message-edit") || active.closest(".message-edit-form")) {
+      control = ".message-edit";
+    } else if (active.closest(".message-delete")) {
+      control = ".message-delete button";
+    }
+    return { id: article.id, control: control };
+  }
+
+  function restoreMessageFocus(focus) {
+    if (!focus || document.activeElement !== document.body) return;
+    var article = document.getElementById(focus.id);
+    var control = article && focus.control ? article.querySelector(focus.control) : null;
+    // Hidden (another's message, or a deleted one), the control does not take the focus.
+    if (control) control.focus();
+    if (control && document.activeElement === control) return;
+    var field = document.querySelector("#composer textarea");
+    if (field && !field.disabled) field.focus({ preventScroll: true });
+  }
 
   // An edit or deletion replaces the message shown, unless the page already has a newer
   // version of it (a catch-up can overtake a push).
@@ -850,12 +1276,14 @@
     }
     var active = document.activeElement;
     hadFocus = active && active.id && active.closest("#composer") ? active.id : null;
+    focusedMessage = messageFocus(active);
     var container = log();
     wasNearBottom = !container || nearBottom(container);
   });
 
   document.addEventListener("htmx:wsAfterMessage", function (event) {
     var text = event.detail.message;
+    fillWords(document.body);
     refreshConversation({ wasNearBottom: wasNearBottom });
     if (text.indexOf('<div id="messages" role="log"') !== -1) {
       // Too far behind: the list was replaced by the latest page, and pushes that overtook
@@ -875,13 +1303,21 @@
       var element = document.getElementById(hadFocus);
       if (element) element.focus();
     }
+    restoreMessageFocus(focusedMessage);
+    focusedMessage = null;
   });
 
   // Anything htmx swapped by a request: an older page, an edit, the chat list, a panel.
   document.addEventListener("htmx:afterSettle", function (event) {
+    fillWords(document.body);
     refreshConversation(null);
     syncSidebar();
     localizeTimes(event.target);
+    // An edit saved in place: the new version replaced the form that had the focus.
+    var settled = event.target;
+    if (settled.matches && settled.matches("article.message") && event.detail.target && event.detail.target.id === settled.id) {
+      restoreMessageFocus({ id: settled.id, control: ".message-edit" });
+    }
     var target = event.detail.target;
     if (!target) return;
     if (target.classList.contains("message-body")) {
@@ -910,10 +1346,10 @@
     var code = event.detail.event.code;
     if (removed) return;
     if (code >= NOT_ALLOWED.min && code <= NOT_ALLOWED.max) {
-      setStatus("You can no longer follow this chat live. Reload the page to check why.");
+      setStatus(word("not_allowed"));
       return;
     }
-    setStatus("Reconnecting…");
+    setStatus(word("reconnecting"));
     if (RECONNECT_CODES.indexOf(code) !== -1) {
       var delay = Math.random() * Math.min(30000, 500 * Math.pow(2, retries));
       retries += 1;
@@ -951,6 +1387,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    fillWords(document.body);
     lastEvent = syncedEvent();
     localizeTimes(document);
     var container = log();
