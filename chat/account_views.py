@@ -99,8 +99,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 @login_required
 @require_POST
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
-    """End every session of the user, this one included, and revoke their API token."""
+    """End every session of the user, this one included, and revoke their API tokens."""
     services.sign_out_everywhere(user=cast(User, request.user))
     logout(request)
-    messages.success(request, _("You are signed out everywhere, and your API token is revoked."))
+    messages.success(request, _("You are signed out everywhere, and your API tokens are revoked."))
     return redirect("login")

@@ -20,7 +20,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy, ngettext
 
 from chat import services
-from chat.models import Chat, Membership, Message
+from chat.models import ApiToken, Bot, Chat, Membership, Message
 
 
 class ReadOnly:
@@ -76,6 +76,35 @@ class MessageAdmin(ReadOnly, admin.ModelAdmin):
             % {"count": deleted},
             messages.SUCCESS,
         )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnly, admin.ModelAdmin):
+    """Only digests are stored: a token is seen by its name and prefix, and revoked here."""
+
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    actions = ["revoke"]
+
+    @admin.action(description=gettext_lazy("Revoke the selected tokens (their sockets close)"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        tokens = list(queryset.select_related("user"))
+        for token in tokens:
+            services.accounts.revoke_token(user=token.user, token_id=token.pk)
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)s token.", "Revoked %(count)s tokens.", len(tokens))
+            % {"count": len(tokens)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Bot)
+class BotAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ["user", "owner", "created_at"]
+    search_fields = ["user__username", "owner__username"]
+    list_select_related = ["user", "owner"]
 
 
 class ServicePasswordForm(AdminPasswordChangeForm):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.contrib.auth.views import redirect_to_login
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.translation import gettext
 from django.views.decorators.http import require_safe
 
@@ -60,7 +61,7 @@ def send_file(file: FieldFile, *, name: str, content_type: str, inline: bool) ->
 
 
 @require_safe
-def download(request: HttpRequest, attachment_id: int) -> HttpResponse:
+def download(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
     """The file as it was sent."""
     attachment = visible_attachment(request, attachment_id)
     if isinstance(attachment, HttpResponse):
@@ -74,7 +75,7 @@ def download(request: HttpRequest, attachment_id: int) -> HttpResponse:
 
 
 @require_safe
-def thumbnail(request: HttpRequest, attachment_id: int) -> HttpResponse:
+def thumbnail(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
     """An image's thumbnail (WebP, without metadata)."""
     attachment = visible_attachment(request, attachment_id)
     if isinstance(attachment, HttpResponse):

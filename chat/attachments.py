@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import unicodedata
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
@@ -20,22 +21,25 @@ from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
+from django.utils.formats import number_format
 from django.utils.translation import gettext, ngettext
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from chat.models import Attachment, Chat, Message
+from chat.models import Attachment, Message
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
-# Pillow's name of each image format shown inline, and its type.
+# Pillow's name of each image format shown inline, and its type. A phone's JPEG may hold
+# more than one picture (MPO): Pillow names it apart, and browsers show its first.
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
+FORMAT_TYPES = {**IMAGE_TYPES, "MPO": "image/jpeg"}
 INLINE_TYPES = frozenset(IMAGE_TYPES.values())
 OCTET_STREAM = "application/octet-stream"
 # A thumbnail fits in this box (width, height), and is never larger than its image.
@@ -46,13 +50,16 @@ NAME_MAX_LENGTH = 255
 ACTIVE_MARKERS = ("html", "xml", "svg", "javascript", "ecmascript")
 # Types from the name alone, the same on every machine (not the system's mime.types).
 _types = mimetypes.MimeTypes()
+# Pillow warns of an image past Image.MAX_IMAGE_PIXELS (and refuses past twice that): here a
+# warning refuses it too. Images past the limit are refused before either, by read_image.
+warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
 @dataclass(frozen=True)
 class Upload:
     """A file checked and ready to store: what it is, and its thumbnail if an image."""
 
-    file: IO[bytes]
+    file: File[Any]
     name: str
     size: int
     content_type: str
@@ -98,6 +105,8 @@ def prepare(files: Sequence[Any]) -> list[Upload]:
 
 def prepare_one(file: Any) -> Upload:
     name = display_name(getattr(file, "name", ""))
+    if not isinstance(file, File):
+        file = File(file, name=name)
     size = file_size(file)
     image = read_image(file, name)
     file.seek(0)
@@ -158,7 +167,7 @@ def too_many_pixels(name: str) -> ValidationError:
     return ValidationError(
         {
             "files": gettext("%(name)s is an image too large to show: at most %(limit)s pixels.")
-            % {"name": name, "limit": f"{settings.ATTACHMENT_MAX_PIXELS:,}".replace(",", "\u202f")}
+            % {"name": name, "limit": number_format(settings.ATTACHMENT_MAX_PIXELS, force_grouping=True)}
         }
     )
 
@@ -176,26 +185,28 @@ def read_image(file: IO[bytes], name: str) -> tuple[str, bytes, int, int] | None
         # Only the formats shown inline: no other of Pillow's parsers ever sees a file.
         with Image.open(file, formats=list(IMAGE_TYPES)) as probe:
             image_format = str(probe.format)
+            if image_format not in FORMAT_TYPES:
+                return None
             width, height = probe.size
             # The size the header declares, checked before a pixel is decoded.
             if width * height > limit:
                 raise too_many_pixels(name)
-            orientation = exif_orientation(probe)
             probe.verify()
         # verify() leaves the image unusable: it is opened again to decode it.
         file.seek(0)
-        with Image.open(file, formats=[image_format]) as image:
+        with Image.open(file, formats=list(IMAGE_TYPES)) as image:
+            orientation = exif_orientation(image)
             thumbnail = make_thumbnail(image)
     except UnidentifiedImageError:
         return None
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise too_many_pixels(name) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
         logger.info("An image that Pillow could not read is stored as a file: %s", error)
         return None
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return IMAGE_TYPES[image_format], thumbnail, width, height
+    return FORMAT_TYPES[image_format], thumbnail, width, height
 
 
 def exif_orientation(image: Image.Image) -> int | None:
@@ -242,10 +253,10 @@ def store(message: Message, uploads: Iterable[Upload]) -> list[Attachment]:
                 height=upload.height,
             )
             attachment.file.save("file", upload.file, save=False)
-            written.append(attachment.file.name)
+            written.append(str(attachment.file.name))
             if upload.thumbnail is not None:
                 attachment.thumbnail.save("thumbnail.webp", ContentFile(upload.thumbnail), save=False)
-                written.append(attachment.thumbnail.name)
+                written.append(str(attachment.thumbnail.name))
             attachment.save()
             stored.append(attachment)
     except BaseException:
@@ -257,7 +268,9 @@ def store(message: Message, uploads: Iterable[Upload]) -> list[Attachment]:
 def remember(message: Message, stored: Sequence[Attachment]) -> None:
     """Give the message its attachments as a prefetch would, so that rendering and
     serializing it read none (without files, no query at all)."""
-    queryset = Attachment.objects.filter(pk__in=[a.pk for a in stored]) if stored else Attachment.objects.none()
+    queryset = (
+        Attachment.objects.filter(pk__in=[a.pk for a in stored]) if stored else Attachment.objects.none()
+    )
     prefetch_related_objects([message], Prefetch("attachments", queryset=queryset))
 
 
@@ -282,12 +295,13 @@ def delete_files(names: Iterable[str]) -> None:
 
 
 def get_visible_attachment(*, user: User, attachment_id: int) -> Attachment:
-    """An attachment of a message (not deleted) in a chat the user may see; else a 404."""
+    """An attachment of a message (not deleted) in a chat the user is a member of; else a
+    404 (a public room's files too: they are its members')."""
     try:
         return Attachment.objects.get(
             pk=attachment_id,
             message__deleted_at__isnull=True,
-            chat__in=Chat.objects.visible_to(user).values("pk"),
+            chat__memberships__user=user,
         )
     except Attachment.DoesNotExist:
         raise Http404(gettext("No such file.")) from None

@@ -109,6 +109,9 @@ def missed(chat_id: int, after: int) -> list[tuple[int, str, str]] | None:
     )
     if len(found) > limit or (found and found[0][0] != after + 1):
         return None
+    if not found and Chat.objects.filter(pk=chat_id, last_event__gt=after).exists():
+        # Every event after `after` was pruned.
+        return None
     return found
 
 

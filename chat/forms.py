@@ -54,11 +54,15 @@ class MessageForm(Form):
     client_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     # The message this one answers (set by its Reply action).
     reply_to = forms.IntegerField(required=False, min_value=1, max_value=ID_MAX, widget=forms.HiddenInput)
-    # Files sent with the message (a multipart post; the socket takes none).
-    files = MultipleFileField(label=_("Attach files"), required=False)
 
     # The message being answered, shown above the composer (set by the page's view).
     replying: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Files sent with the message (a multipart post; the socket takes none). Added here:
+        # as a class attribute its name would hide the form's own `files` (request.FILES).
+        self.fields["files"] = MultipleFileField(label=_("Attach files"), required=False)
 
     @classmethod
     def fresh(cls, replying: Any = None) -> MessageForm:

@@ -307,13 +307,13 @@ class Hub:
             self.unregister(self.users, outbox.user_id, user_group(outbox.user_id), outbox)
         await self.settle()
 
-    def register(self, registry: dict[int, set[Outbox]], key: int, group: str, outbox: Outbox) -> None:
+    def register[O: Outbox](self, registry: dict[int, set[O]], key: int, group: str, outbox: O) -> None:
         sockets = registry.setdefault(key, set())
         if outbox not in sockets:
             sockets.add(outbox)
             self.need(group, +1)
 
-    def unregister(self, registry: dict[int, set[Outbox]], key: int, group: str, outbox: Outbox) -> None:
+    def unregister[O: Outbox](self, registry: dict[int, set[O]], key: int, group: str, outbox: O) -> None:
         sockets = registry.get(key)
         if sockets is None or outbox not in sockets:
             return
@@ -425,10 +425,10 @@ class Hub:
         if chat_id in self.legacy:
             text = legacy_frame(frame)
             prepared = None
-            for outbox in tuple(self.legacy[chat_id]) if text else ():
-                if prepared is None and outbox.protocol is not None:
-                    prepared = daphne_adapter.prepare(outbox.protocol, text)
-                outbox.push(text, prepared)
+            for legacy in tuple(self.legacy[chat_id]) if text else ():
+                if prepared is None and legacy.protocol is not None:
+                    prepared = daphne_adapter.prepare(legacy.protocol, text)
+                legacy.push(text, prepared)
 
     def revoke(self, chat_id: int, user_id: int) -> None:
         """The user left the chat or was removed: let go of their sockets on it."""

@@ -451,7 +451,7 @@ class Attachment(models.Model):
     # Decided by the server from the bytes (images) or the name, never taken from the client.
     content_type = models.CharField(max_length=100)
     # Images only: a small copy without metadata, and the image's own size, upright.
-    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=255, null=True, blank=True)
+    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=255, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -38,7 +38,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length, Replace
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from chat import services
 from chat.models import Chat, Message, MessageQuerySet
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 QUERY_MAX_LENGTH = 200
+EMPTY_QUERY = gettext_lazy("Type what to search for.")
 # The text search configuration of PostgreSQL: words as written, lower-cased, in any language.
 CONFIG = "simple"
 # How much context a snippet shows around the match, in words.
@@ -82,7 +83,7 @@ def parse_query(query: str) -> Terms:
     # Control characters (NUL among them, which PostgreSQL refuses in text) are spaces.
     query = "".join(" " if unicodedata.category(char) == "Cc" else char for char in query).strip()
     if not query:
-        raise ValidationError({"q": gettext("Type what to search for.")})
+        raise ValidationError({"q": str(EMPTY_QUERY)})
     if len(query) > QUERY_MAX_LENGTH:
         raise ValidationError(
             {

@@ -47,7 +47,9 @@ def search_page(request: AuthedRequest) -> HttpResponse:
         context.update(results(request, form))
         status = 400 if form.errors else 200
     chats = list(Chat.objects.of_member(request.user).order_by("name", "pk"))
-    chosen = form.cleaned_data.get("chat") if form.is_valid() else None
+    form.is_valid()
+    # Kept when another field has an error, so that the form comes back as it was sent.
+    chosen = form.cleaned_data.get("chat")
     if chosen and all(chat.pk != chosen for chat in chats):
         # A public room the searcher has not joined: it stays chosen in the list.
         chats += list(Chat.objects.visible_to(request.user).filter(pk=chosen))

@@ -67,6 +67,13 @@ def member_chats(user: User) -> list[tuple[int, int, int]]:
     )
 
 
+def joined_event(user: User, chat_id: int) -> int | None:
+    """The event that made the user a member of the chat, if they are one."""
+    return (
+        Membership.objects.filter(user=user, chat_id=chat_id).values_list("joined_event", flat=True).first()
+    )
+
+
 def last_events(chat_ids: list[int]) -> dict[int, int]:
     return dict(Chat.objects.filter(pk__in=chat_ids).values_list("pk", "last_event"))
 
@@ -239,7 +246,14 @@ class EventsConsumer(ProgramConsumer):
                 outbox.cursors[chat_id] = number
                 outbox.push(frame)
                 if events.removes(kind, frame, self.user.pk):
-                    self.hub.drop(outbox, chat_id)
+                    # Out of the chat here; back in later if they were added again since.
+                    rejoined = await frame_sync_to_async(joined_event)(self.user, chat_id)
+                    if rejoined is not None and rejoined > number:
+                        outbox.cursors[chat_id] = rejoined - 1
+                        outbox.stale.add(chat_id)
+                    else:
+                        self.hub.drop(outbox, chat_id)
+                    break
             if chat_id not in outbox.stale:
                 break
         outbox.catching_up.discard(chat_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import attachment_views, export, search_views, theme_views, views
+from chat import attachment_views, export, reaction_views, search_views, theme_views, views
 
 app_name = "chat"
 
@@ -25,4 +25,9 @@ urlpatterns = [
     path(
         "chats/<int:chat_id>/messages/<int:message_id>/delete/", views.message_delete, name="message_delete"
     ),
+    path("chats/<int:chat_id>/pins/", reaction_views.pins, name="pins"),
+    path(
+        "chats/<int:chat_id>/messages/<int:message_id>/reactions/", reaction_views.react, name="message_react"
+    ),
+    path("chats/<int:chat_id>/messages/<int:message_id>/pin/", reaction_views.pin, name="message_pin"),
 ]

@@ -2,7 +2,7 @@
 
     CHAT_URL=http://127.0.0.1:8000 CHAT_TOKEN=<key> python examples/bot.py
 
-It needs Python 3.10+ and the `websockets` package, nothing else (HTTP goes through urllib).
+It needs Python 3.10+ and the `websockets` package (13 or later), nothing else: HTTP goes through urllib.
 
 - It signs in on /ws/events/ with its API token as the first frame (never in the URL).
 - For each `message.created` that mentions `@<its username>`, it replies in the same chat

@@ -75,21 +75,40 @@ def error_body(exc: APIException) -> dict[str, Any]:
     detail, codes = exc.detail, exc.get_codes()
     if isinstance(detail, list):
         detail, codes = {"non_field_errors": detail}, {"non_field_errors": codes}
-    if isinstance(detail, dict):
-        return {**detail, "detail": first_message(detail), "code": "invalid", "codes": codes}
-    return {"detail": detail, "code": codes}
+    if not isinstance(detail, dict):
+        return {"detail": detail, "code": codes}
+    messages: dict[str, list[str]] = {}
+    field_codes: dict[str, list[str]] = {}
+    for field, errors in detail.items():
+        pairs = flatten(errors, codes.get(field) if isinstance(codes, dict) else None)
+        messages[field] = [message for message, _ in pairs]
+        field_codes[field] = [code for _, code in pairs]
+    first = next((found[0] for found in messages.values() if found), "")
+    return {**messages, "detail": first, "code": "invalid", "codes": field_codes}
 
 
-def first_message(errors: Any) -> str:
-    """The first message of a (possibly nested) field error, to stand for them all in `detail`."""
+def flatten(errors: Any, codes: Any, where: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """A field's messages and their codes as one flat list, whatever the nesting: an item of
+    a list field or a field of a nested object is named before its message ("0: …"), so that
+    every field keeps the documented shape, a list of strings."""
     if isinstance(errors, dict):
-        errors = list(errors.values())
+        return [
+            pair
+            for key, value in errors.items()
+            for pair in flatten(
+                value, codes.get(key) if isinstance(codes, dict) else None, (*where, str(key))
+            )
+        ]
     if isinstance(errors, list):
-        for item in errors:
-            if message := first_message(item):
-                return message
-        return ""
-    return str(errors)
+        return [
+            pair
+            for index, value in enumerate(errors)
+            for pair in flatten(
+                value, codes[index] if isinstance(codes, list) and index < len(codes) else None, where
+            )
+        ]
+    prefix = f"{'.'.join(where)}: " if where else ""
+    return [(f"{prefix}{errors}", str(codes or "invalid"))]
 
 
 @csrf_exempt

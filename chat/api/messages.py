@@ -26,7 +26,6 @@ from chat.serializers import (
     MessageSerializer,
 )
 
-
 # Posting takes files too, as multipart/form-data (chat.attachments).
 WITH_FILES = [*generics.GenericAPIView.parser_classes, MultiPartParser]
 
@@ -134,7 +133,8 @@ class FlatMessages(generics.GenericAPIView[Message]):
         if "chat" in query:
             messages = chat_messages(services.get_visible_chat(user=user, chat_id=query["chat"]), query)
         else:
-            messages = Message.objects.visible_to(user).not_deleted().with_author().prefetch_related("attachments")
+            messages = Message.objects.visible_to(user).not_deleted().with_author()
+            messages = messages.prefetch_related("attachments")
         page = self.paginate_queryset(messages)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

@@ -34,9 +34,9 @@ SEARCH_RESULTS = examples.response(
 class SearchQuerySerializer(serializers.Serializer[Any]):
     # Types only: chat.search says what a query may be, for the page and the API alike.
     q = serializers.CharField(
-        required=False,
-        default="",
         allow_blank=True,
+        # The words chat.search answers for an empty query.
+        error_messages={"required": search.EMPTY_QUERY},
         trim_whitespace=False,
         help_text=(
             "What to look for: words, all of which must occur (whole words, in any case); "

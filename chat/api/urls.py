@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from chat.api import bots, chats, errors, messages, search, tokens, views
+from chat.api import bots, chats, errors, messages, reactions, search, tokens, views
 
 app_name = "api"
 
@@ -25,6 +25,14 @@ urlpatterns = [
     path("chats/<int:chat_id>/messages/", messages.ChatMessages.as_view(), name="messages"),
     path("messages/", messages.FlatMessages.as_view(), name="flat_messages"),
     path("messages/<int:message_id>/", messages.MessageDetail.as_view(), name="message"),
+    path("messages/<int:message_id>/reactions/", reactions.MessageReactions.as_view(), name="reactions"),
+    path(
+        "messages/<int:message_id>/reactions/<str:emoji>/",
+        reactions.MessageReaction.as_view(),
+        name="reaction",
+    ),
+    path("messages/<int:message_id>/pin/", reactions.MessagePin.as_view(), name="pin"),
+    path("chats/<int:chat_id>/pins/", reactions.ChatPins.as_view(), name="pins"),
     path("search/", search.Search.as_view(), name="search"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
     path("asyncapi.yaml", views.AsyncApiView.as_view(), name="asyncapi"),

@@ -6,47 +6,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0003_chat_topic'),
+        ("chat", "0003_chat_topic"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveBigIntegerField()),
-                ('kind', models.CharField(max_length=40)),
-                ('data', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveBigIntegerField()),
+                ("kind", models.CharField(max_length=40)),
+                ("data", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['chat', 'number'],
+                "ordering": ["chat", "number"],
             },
         ),
         migrations.AddField(
-            model_name='chat',
-            name='client_id',
+            model_name="chat",
+            name="client_id",
             field=models.UUIDField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='joined_event',
+            model_name="membership",
+            name="joined_event",
             field=models.PositiveBigIntegerField(default=0, editable=False),
         ),
         migrations.AddConstraint(
-            model_name='chat',
-            constraint=models.UniqueConstraint(condition=models.Q(('client_id__isnull', False)), fields=('created_by', 'client_id'), name='one_chat_per_creator_and_client_id'),
+            model_name="chat",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("client_id__isnull", False)),
+                fields=("created_by", "client_id"),
+                name="one_chat_per_creator_and_client_id",
+            ),
         ),
         migrations.AddField(
-            model_name='event',
-            name='chat',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='chat.chat'),
+            model_name="event",
+            name="chat",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="events", to="chat.chat"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='event',
-            constraint=models.UniqueConstraint(fields=('chat', 'number'), name='one_event_per_chat_number'),
+            model_name="event",
+            constraint=models.UniqueConstraint(fields=("chat", "number"), name="one_event_per_chat_number"),
         ),
     ]

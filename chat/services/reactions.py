@@ -89,7 +89,9 @@ def clean_emoji(value: object) -> str:
             raise not_emoji
         if previous != ZWJ:
             emoji_count += 1
-    if open_flag or emoji_count != 1:
+    if open_flag:
+        raise not_emoji
+    if emoji_count != 1:
         raise ValidationError({"emoji": gettext("A reaction is one emoji, not several.")})
     if len(emoji) == 1 and ord(emoji) < 0x1F000:
         emoji += EMOJI_STYLE

@@ -54,6 +54,7 @@ SERVER_START_TIMEOUT = 30.0
 GENEROUS_RATES = {
     "MESSAGE_RATE": "100000/minute",
     "EDIT_RATE": "100000/minute",
+    "REACTION_RATE": "100000/minute",
     "ROOM_RATE": "100000/hour",
     "LOGIN_RATE": "10000/minute",
     "LOGIN_ADDRESS_RATE": "10000/minute",

@@ -428,6 +428,7 @@ class MessageTests(APITestCase):
             "seq",
             "event",
             "deleted",
+            "attachments",
         }
         assert body["id"] == message.pk
         assert body["chat"] == self.chat.pk
@@ -815,6 +816,14 @@ class SchemaTests(APITestCase):
             ("GET", "/api/messages/{message_id}/"),
             ("PATCH", "/api/messages/{message_id}/"),
             ("DELETE", "/api/messages/{message_id}/"),
+            ("GET", "/api/messages/{message_id}/reactions/"),
+            ("POST", "/api/messages/{message_id}/reactions/"),
+            ("GET", "/api/messages/{message_id}/reactions/{emoji}/"),
+            ("DELETE", "/api/messages/{message_id}/reactions/{emoji}/"),
+            ("GET", "/api/messages/{message_id}/pin/"),
+            ("POST", "/api/messages/{message_id}/pin/"),
+            ("DELETE", "/api/messages/{message_id}/pin/"),
+            ("GET", "/api/chats/{chat_id}/pins/"),
             ("GET", "/api/search/"),
         }
         for (method, path), operation in operations.items():

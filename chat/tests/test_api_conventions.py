@@ -15,9 +15,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.test import APIClient
 
 from chat import services
+from chat.api.errors import error_body
 from chat.models import Chat, Membership
 from chat.routing import origin_allowed
 from chat.tests.factories import PASSWORD, general, make_room, make_user
@@ -134,6 +136,25 @@ class ErrorShapeTests(APITestCase):
         whole = api(make_user()).post("/api/chats/direct/", {})
         assert whole.json()["codes"] == {"user": ["required"]}
         assert whole.json()["user"] == ["This field is required."]
+
+    def test_nested_errors_are_flattened(self):
+        """A list field's or a nested object's errors stay a flat list of strings per field,
+        naming the item; the codes line up with the messages."""
+        error = ValidationError(
+            {
+                "files": {"0": [ErrorDetail("Not a file.", code="invalid")]},
+                "owner": {"name": [ErrorDetail("Too long.", code="max_length")]},
+                "text": [ErrorDetail("Write something.", code="blank")],
+            }
+        )
+        assert error_body(error) == {
+            "files": ["0: Not a file."],
+            "owner": ["name: Too long."],
+            "text": ["Write something."],
+            "detail": "0: Not a file.",
+            "code": "invalid",
+            "codes": {"files": ["invalid"], "owner": ["max_length"], "text": ["blank"]},
+        }
 
     def test_service_errors_carry_codes_too(self):
         """A rule of a service (Django's ValidationError) gets the same envelope."""

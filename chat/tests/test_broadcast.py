@@ -5,7 +5,7 @@ from unittest import mock
 from django.template.loader import render_to_string
 from django.test import SimpleTestCase, TestCase
 
-from chat import broadcast, services
+from chat import broadcast, markdown, services
 from chat.models import Event
 from chat.tests.factories import SocketListener, general, make_user
 
@@ -81,3 +81,28 @@ class RenderOnceTests(TestCase):
             [html] = listener.pending()
             assert f'id="message-{message.pk}"' in html
             listener.close()
+
+    def test_markdown_and_a_mention_cost_one_render_per_version_whatever_the_room(self):
+        """The text's HTML is made once when a version is written, never per recipient: the
+        same number of Markdown renders and of template renders for 2 sockets as for 40."""
+        chat, author, named = general(), make_user("writer"), make_user("named")
+        counts = []
+        for size in (2, 40):
+            listeners = [SocketListener(chat) for _ in range(size)]
+            with (
+                mock.patch.object(markdown, "render", wraps=markdown.render) as rendered,
+                mock.patch.object(broadcast, "render_to_string", wraps=render_to_string) as templated,
+                # Innermost: the pushes run after commit, while the counting goes on.
+                self.captureOnCommitCallbacks(execute=True),
+            ):
+                message, _ = services.post_message(
+                    chat=chat, user=author, text=f"**look** @{named.username} {size}"
+                )
+                services.edit_message(message=message, user=author, text=f"_look_ @{named.username} {size}")
+            counts.append((rendered.call_count, templated.call_count))
+            for listener in listeners:
+                pushed = "".join(listener.pending())
+                assert f'<span class="mention" data-mention="{named.pk}">@{named.username}</span>' in pushed
+                assert "<em>look</em>" in pushed
+                listener.close()
+        assert counts[0] == counts[1] == (2, 3)

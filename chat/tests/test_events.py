@@ -220,6 +220,22 @@ class EventStreamTests(TransactionTestCase):
         assert (await receive(socket))["code"] == "unknown_type"
         await socket.disconnect()
 
+    async def test_removed_and_added_again_while_away(self):
+        """The replay goes past the removal to the member.added, and the chat stays followed."""
+        socket, hello = await stream(self.bob)
+        await socket.disconnect()
+        room = await Chat.objects.aget(pk=self.room.pk)
+        await sync_to_async(services.remove_member)(chat=room, by=self.alice, user=self.bob)
+        await sync_to_async(self.post)("while bob was out")
+        await sync_to_async(services.add_member)(chat=room, by=self.alice, user=self.bob)
+        socket, _ = await stream(self.bob, cursors=hello["chats"])
+        removed, added = await receive(socket), await receive(socket)
+        assert removed["type"] == "member.removed" and removed["user"]["id"] == self.bob.pk
+        assert added["type"] == "member.added" and added["user"]["id"] == self.bob.pk
+        await sync_to_async(self.post)("welcome back")
+        assert (await receive(socket))["message"]["text"] == "welcome back"
+        await socket.disconnect()
+
     async def test_a_chat_the_user_is_no_longer_in_is_said_once(self):
         socket, hello = await stream(self.bob)
         cursors = {**hello["chats"], "999999": 3}
@@ -339,6 +355,7 @@ class PruneTests(TransactionTestCase):
         for n in range(3):
             await sync_to_async(services.post_message)(chat=room, user=alice, text=f"m{n}")
         first = await Event.objects.filter(chat=room).order_by("number").afirst()
+        assert first is not None
         # The oldest missed event is older than the cut: it goes, and the client resyncs.
         await Event.objects.filter(chat=room, number__lte=first.number + 1).aupdate(
             created_at=timezone.now() - timedelta(days=40)
@@ -358,6 +375,22 @@ class PruneTests(TransactionTestCase):
         await socket.disconnect()
 
 
+class PrunedWithNothingNewerTests(TransactionTestCase):
+    async def test_every_missed_event_pruned_is_a_resync(self):
+        await Chat.objects.aget_or_create(name="General", auto_join=True)
+        alice = await sync_to_async(make_user)("alice")
+        room = await sync_to_async(make_room)(alice, name="Quiet")
+        socket, hello = await stream(alice)
+        await socket.disconnect()
+        for n in range(3):
+            await sync_to_async(services.post_message)(chat=room, user=alice, text=f"old {n}")
+        await Event.objects.filter(chat=room).aupdate(created_at=timezone.now() - timedelta(days=40))
+        await sync_to_async(events.prune)(before=timezone.now() - timedelta(days=30))
+        socket, _ = await stream(alice, cursors=hello["chats"])
+        assert (await receive(socket))["type"] == "resync"
+        await socket.disconnect()
+
+
 class TokenSocketTests(TransactionTestCase):
     """Programs sign in with an API token as the first frame, on both program sockets."""
 
@@ -365,8 +398,9 @@ class TokenSocketTests(TransactionTestCase):
         Chat.objects.get_or_create(name="General", auto_join=True)
         self.alice, self.bob = make_user("alice"), make_user("bob")
         self.room = make_room(self.alice, name="Bots")
-        self.bot, self.key = services.accounts.create_bot(username="helper", owner=self.alice)
-        self.key = self.key.key
+        self.bot, token = services.accounts.create_bot(username="helper", owner=self.alice)
+        self.key = token.key
+        self.token_id = token.token.pk
         services.add_member(chat=self.room, by=self.alice, user=self.bot)
 
     async def test_a_token_follows_every_chat_of_its_account(self):
@@ -391,8 +425,7 @@ class TokenSocketTests(TransactionTestCase):
             sockets.append(socket)
         legacy = await connect(f"/ws/chat/?chat={self.room.pk}", origin=None)
         await legacy.send_to(text_data=json.dumps({"type": "auth", "token": self.key}))
-        first = await sync_to_async(services.accounts.authenticate_token)(self.key)
-        await sync_to_async(services.accounts.revoke_token)(user=self.bot, token_id=first.pk)
+        await sync_to_async(services.accounts.revoke_token)(user=self.bot, token_id=self.token_id)
         assert await closed_with(sockets[0]) == 4003
         assert await closed_with(legacy) == 4003
         message, _ = await sync_to_async(services.post_message)(

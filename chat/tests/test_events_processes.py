@@ -173,6 +173,9 @@ def add_in_page(page: Page, room: int, username: str, user_id: int) -> None:
 def test_a_bot_follows_a_room_in_order_and_catches_up_after_ten_seconds_away(
     chromium: Browser, servers: Servers
 ) -> None:
+    """In order and once each: a post from the page's form, an edit in the page, a deletion
+    through the API, a member added in the page. After ten seconds away, during which three
+    more changes happen, the bot's cursors bring exactly those three, then what is new."""
     alice_name = unique_username("alice")
     alice = sign_up_as(chromium, servers.page, alice_name, DESKTOP)
     room = create_room(alice, f"Events {token()}")

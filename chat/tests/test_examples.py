@@ -32,11 +32,13 @@ import jsonschema
 import pytest
 import yaml
 from asgiref.sync import sync_to_async
-from django.test import Client, TestCase, TransactionTestCase
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.test import Client, TestCase, TransactionTestCase, override_settings
 
 from chat import events, services
 from chat.models import Chat, Event
-from chat.serializers import MessageSerializer
+from chat.serializers import AttachmentSerializer, MessageSerializer
 from chat.tests.conftest import GENEROUS_RATES, PASSWORD, PROJECT_ROOT, Processes, free_port
 from chat.tests.factories import general, make_room, make_user
 from chat.tests.test_events import closed_with, connect, receive, stream
@@ -45,6 +47,7 @@ ASYNCAPI = PROJECT_ROOT / "chat" / "api" / "asyncapi.yaml"
 EXAMPLES = PROJECT_ROOT / "examples"
 # Frames of the event stream that are not stored events: sign-in, resync and the socket's own.
 STREAM_FRAMES = ("hello", "resync", "chat.removed", "error", "pong")
+IN_MEMORY = "django.core.files.storage.InMemoryStorage"
 # How long a step of a process test may take before it fails (a busy machine is slow).
 WAIT = 20.0
 
@@ -116,6 +119,8 @@ def event_types() -> list[str]:
 
 class AsyncApiDocumentTests(TestCase):
     def test_every_frame_the_server_sends_has_a_message_with_examples_its_schema_accepts(self):
+        """Each event type of chat.events, and each frame of the stream itself, is a message
+        that an operation sends, with examples that its schema accepts."""
         types = event_types()
         assert {"message.created", "member.added", "chat.updated"} <= set(types)
         # What the server sends: its `send` operations' messages and its replies.
@@ -136,6 +141,7 @@ class AsyncApiDocumentTests(TestCase):
                 check("events", example["payload"])
 
     def test_every_example_matches_its_schema(self):
+        """Every message, client frames and the original protocol's too, has a valid example."""
         for name, message in document()["components"]["messages"].items():
             assert message.get("examples"), f"{name} has no example"
             schema = validator(message["payload"])
@@ -144,6 +150,8 @@ class AsyncApiDocumentTests(TestCase):
                 assert not errors, f"{name}, example {example.get('name')}: {errors}"
 
     def test_every_reference_resolves_and_operations_use_their_channels_messages(self):
+        """The document holds together: no dangling $ref, and operations speak their channel's messages."""
+
         def references(node: Any) -> Iterator[str]:
             if isinstance(node, dict):
                 if "$ref" in node:
@@ -170,11 +178,14 @@ class AsyncApiDocumentTests(TestCase):
     def test_a_message_has_the_rest_apis_fields(self):
         """The document's message is the REST API's: a new field in the serializer fails here
         until the document shows it too."""
-        schema = follow(document()["components"]["schemas"]["Message"])
-        assert set(schema["properties"]) == set(MessageSerializer().fields)
-        assert set(schema["required"]) == set(MessageSerializer().fields)
+        schemas = document()["components"]["schemas"]
+        for name, serializer in (("Message", MessageSerializer), ("Attachment", AttachmentSerializer)):
+            fields = set(serializer().fields)
+            assert set(schemas[name]["properties"]) == fields, name
+            assert set(schemas[name]["required"]) == fields, name
 
     def test_the_api_serves_the_document(self):
+        """/api/asyncapi.yaml, beside the OpenAPI schema, is this file."""
         client = Client()
         client.force_login(make_user("reader"))
         response = client.get("/api/asyncapi.yaml")
@@ -190,6 +201,19 @@ class RecordedEventsTests(TestCase):
         services.add_member(chat=room, by=alice, user=bob)
         services.join_chat(user=carol, chat=room)
         message, _ = services.post_message(chat=room, user=bob, text="hello **@alice**")
+        with override_settings(STORAGES={**settings.STORAGES, "default": {"BACKEND": IN_MEMORY}}):
+            notes, _ = services.post_message(
+                chat=room,
+                user=alice,
+                text="the notes",
+                reply_to=message.pk,
+                files=[ContentFile(b"Notes for Friday.\n", name="notes.txt")],
+            )
+        services.add_reaction(message=notes, user=bob, emoji="👍")
+        services.remove_reaction(message=notes, user=bob, emoji="👍")
+        services.pin_message(message=notes, user=bob)
+        services.unpin_message(message=notes, user=alice)
+        services.pin_message(message=message, user=alice)
         services.edit_message(message=message, user=bob, text="hello @alice")
         services.delete_message(message=message, user=alice)
         services.update_room(chat=room, by=alice, name="Team 2", topic="Plans", visibility="private")
@@ -218,6 +242,7 @@ class SocketFramesTests(TransactionTestCase):
         services.add_member(chat=self.room, by=self.alice, user=self.bob)
 
     async def test_the_event_streams_frames_match_the_document(self):
+        """hello, a live event, pong, error, resync and chat.removed, as a real socket sends them."""
         socket, hello = await stream(self.bob)
         check("events", hello)
         cursors = hello["chats"]
@@ -245,6 +270,7 @@ class SocketFramesTests(TransactionTestCase):
         assert await closed_with(socket) == 4003
 
     async def test_the_original_protocols_frames_match_the_document(self):
+        """/ws/chat/: a frame as the document shows it is taken; the message and the error it sends match."""
         bob = await connect("/ws/chat/", self.bob)
         await bob.send_to(text_data=json.dumps(check("chat", {"message": "hello"}, "legacySend")))
         received = check("chat", await receive(bob), "legacyMessage")

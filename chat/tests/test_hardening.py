@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from chat import broadcast, frames, services
 from chat import hub as hub_module
 from chat.consumers import CLOSE_FLOODING, CLOSE_NOT_ALLOWED, CLOSE_TOO_MANY_SOCKETS
-from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
+from chat.models import MESSAGE_MAX_LENGTH, ApiToken, Chat, Membership, Message
 from chat.tests.factories import PASSWORD, general, make_messages, make_room, make_user
 from chat.tests.test_consumers import HOST, ORIGIN, open_socket, sentinel_arrives, session_cookie
 from config.asgi import application
@@ -351,6 +351,25 @@ class AdminTests(TestCase):
         assert message.is_deleted and message.text == ""
         pushed.assert_called_once()
         assert Chat.objects.get(pk=general().pk).last_event == message.event
+
+    def test_tokens_show_no_key_and_are_revoked_through_the_service(self):
+        """The admin lists a token by name and prefix; revoking it there closes its sockets."""
+        user = make_user("scripter")
+        made = services.accounts.issue_token(user=user, name="ci")
+        page = self.client.get("/admin/chat/apitoken/").content.decode()
+        assert made.token.prefix in page and made.key not in page
+        assert self.client.get("/admin/chat/apitoken/add/").status_code == 403
+        with (
+            mock.patch.object(broadcast, "token_revoked") as revoked,
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            response = self.client.post(
+                "/admin/chat/apitoken/", {"action": "revoke", "_selected_action": [made.token.pk]}
+            )
+        assert response.status_code == 302
+        assert not ApiToken.objects.filter(pk=made.token.pk).exists()
+        revoked.assert_called_once_with(user.pk, made.token.pk)
+        assert self.client.get("/admin/chat/bot/").status_code == 200
 
     def test_deactivating_a_user_ends_their_sockets(self):
         """Unticking "active" in the admin goes through the service: sockets close after commit."""

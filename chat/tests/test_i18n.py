@@ -171,10 +171,10 @@ class CatalogueTests(SimpleTestCase):
             found = {entry.key for entry in read_po(copy / CATALOGUE.relative_to(PROJECT_ROOT))[1:]}
         committed = {entry.key for entry in read_po(CATALOGUE)[1:]}
         assert not found - committed, (
-            f"not in the catalogue (run `make messages`): {sorted(found - committed)}"
+            f"not in the catalogue (run `make messages`): {sorted(found - committed, key=str)}"
         )
         assert not committed - found, (
-            f"no longer in the code (run `make messages`): {sorted(committed - found)}"
+            f"no longer in the code (run `make messages`): {sorted(committed - found, key=str)}"
         )
 
 
@@ -320,6 +320,20 @@ class RussianPageTests(TestCase):
             "other": "{n} непрочитанных сообщений",
         }
         assert strings["typing_one"] == "{name} печатает…"
+
+    def test_messages_rendered_for_the_page_say_their_words(self):
+        """Rendered for a page (not pushed), a message says "edited", "Edit" and "deleted"
+        itself, in the reader's language: it reads whole without JavaScript."""
+        self.client.force_login(self.me)
+        message, _ = services.post_message(chat=self.room, user=self.me, text="hello")
+        services.edit_message(message=message, user=self.me, text="hello again")
+        gone, _ = services.post_message(chat=self.room, user=self.me, text="oops")
+        services.delete_message(message=gone, user=self.me)
+        text = self.get(self.room.get_absolute_url()).text
+        assert re.search(r'<span class="message-edited[^"]*">\(изменено\)</span>', text)
+        assert 'aria-labelledby="word-edit">Изменить</a>' in text
+        assert ">Это сообщение удалено.</p>" in text
+        assert '<span class="entry-preview" data-deleted>Сообщение удалено.</span>' in text
 
     def test_export_archive_in_the_owners_language(self):
         """The HTML archive is written in the language of the request that asked for it."""

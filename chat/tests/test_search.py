@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404
 from django.test import TestCase
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from rest_framework.test import APIClient
 
 from chat import search, services
@@ -234,6 +236,19 @@ class FilterTests(SearchTestCase):
         assert f'<option value="{self.secret.pk}" selected>Secret</option>' in html
         assert 'name="author" value="bob"' in html
 
+    def test_a_public_room_not_joined_stays_chosen(self):
+        """A public room one has not joined can be searched alone; the form keeps it chosen,
+        also when the query has an error."""
+        self.client.force_login(self.carol)
+        page = self.client.get("/search/", {"q": "pineapple", "chat": str(self.public.pk)})
+        assert [result["message"].text for result in page.context["results"]] == [
+            "pineapple from bob in the open"
+        ]
+        assert f'<option value="{self.public.pk}" selected>Open</option>' in page.content.decode()
+        page = self.client.get("/search/", {"q": "", "chat": str(self.public.pk)})
+        assert page.status_code == 400
+        assert f'<option value="{self.public.pk}" selected>Open</option>' in page.content.decode()
+
 
 class QueryLanguageTests(SearchTestCase):
     def test_words_phrases_exclusions_and_either(self):
@@ -380,7 +395,8 @@ class PageTests(SearchTestCase):
         assert link in html
         assert f'href="/chats/{self.secret.pk}/"' in html
         assert ">Secret</a>" in html and ">bob</span>" in html
-        assert f'<time datetime="{message.timestamp.isoformat()}' in html
+        when = date_format(localtime(message.timestamp), "SHORT_DATETIME_FORMAT")
+        assert f'<span class="search-when">{when}</span>' in html
         assert "<mark>pineapple</mark> &lt;i&gt;plan&lt;/i&gt;" in html
 
     def test_nothing_found(self):

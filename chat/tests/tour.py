@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pytest
 
-from chat.tests.conftest import GENEROUS_RATES, PASSWORD, Processes, unique_username
+from chat.tests.conftest import GENEROUS_RATES, PASSWORD, Processes
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -77,13 +77,12 @@ def production_server(processes: type[Processes], directory: Path) -> Iterator[t
         yield url, server_error_page
 
 
-def sign_up(page: Page, prefix: str) -> str:
-    username = unique_username(prefix)
+def sign_up(page: Page, username: str) -> str:
     page.goto("/accounts/signup/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.locator("main").get_by_role("button").click()
+    page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r"/chats/$"))
     return username
 
@@ -94,7 +93,7 @@ def sign_in(context: BrowserContext, username: str) -> Page:
     page.goto("/accounts/login/")
     page.locator("input[name=username]").fill(username)
     page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form").get_by_role("button").click()
+    page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r"/chats/$"))
     return page
 
@@ -102,7 +101,7 @@ def sign_in(context: BrowserContext, username: str) -> Page:
 def post(page: Page, text: str) -> int:
     """Send a message with the composer's plain form; its id."""
     page.locator("#composer textarea").fill(text)
-    page.locator("#composer").get_by_role("button").click()
+    page.locator("#composer button[type=submit]").click()
     page.wait_for_load_state()
     # Nobody else writes meanwhile: the newest message is this one.
     article = page.locator("article[data-message-id]").last
@@ -122,34 +121,35 @@ def build_world(browser: Browser, url: str, server_error_page: str) -> World:
     try:
         owner_page = owner_context.new_page()
         member_page = member_context.new_page()
-        owner = sign_up(owner_page, "owner")
-        member = sign_up(member_page, "member")
+        # The server and its database are the tour's own: plain names (as in screenshots).
+        owner = sign_up(owner_page, "olivia")
+        member = sign_up(member_page, "samir")
 
         owner_page.goto("/chats/new/")
         owner_page.locator("input[name=name]").fill("Book club")
         owner_page.locator("input[name=visibility][value=public]").check()
-        owner_page.locator("main form").get_by_role("button").first.click()
+        owner_page.locator("main form button[type=submit]").first.click()
         owner_page.wait_for_url(re.compile(r"/chats/\d+/$"))
         room = chat_id(owner_page)
         message = post(owner_page, "Hello everyone! This month we read *Dune*, see `the list`.")
         edited = post(owner_page, "Meeting on Friday at six")
         owner_page.goto(f"/chats/{room}/messages/{edited}/edit/")
         owner_page.locator("textarea[name=text]").fill("Meeting on Friday at seven, in the library")
-        owner_page.locator("main form").get_by_role("button").first.click()
+        owner_page.locator("main form button[type=submit]").first.click()
         owner_page.wait_for_url(re.compile(rf"/chats/{room}/"))
 
         member_page.goto(f"/chats/{room}/")
-        member_page.locator("main form[action$='/join/']").get_by_role("button").click()
+        member_page.locator("main form[action$='/join/']").locator("button[type=submit]").click()
         member_page.wait_for_load_state()
         post(member_page, "Hi! I'm halfway through.\nThe desert chapters are long.")
         mistake = post(member_page, "Sent to the wrong room, sorry")
         member_page.goto(f"/chats/{room}/messages/{mistake}/delete/")
-        member_page.locator("main form").get_by_role("button").first.click()
+        member_page.locator("main form button[type=submit]").first.click()
         member_page.wait_for_load_state()
 
         owner_page.goto("/chats/")
         owner_page.locator("input[name=username]").fill(member)
-        owner_page.locator("form[action$='/direct/']").get_by_role("button").click()
+        owner_page.locator("form[action$='/direct/']").locator("button[type=submit]").click()
         owner_page.wait_for_url(re.compile(r"/chats/\d+/$"))
         direct = chat_id(owner_page)
         post(owner_page, "Can you bring the spare copy on Friday?")

@@ -114,6 +114,12 @@
     ["a.message-edit:empty", "edit"],
     [".message-delete button:empty", "delete"],
     ["a.message-reply:empty", "reply"],
+    [".reaction-picker summary:empty", "react"],
+    [".reaction-any:empty", "any_emoji"],
+    [".reaction-add:empty", "add_reaction"],
+    [".message-pin[data-pinned] button:empty", "unpin"],
+    [".message-pin button:empty", "pin"],
+    [".message-pinned:empty", "pinned"],
     [".entry-preview[data-deleted]:empty", "preview_deleted"],
     [".entry-preview:empty", "preview_none"],
     ['.chat-badge[data-kind="direct"]:empty', "direct"],
@@ -126,6 +132,17 @@
       root.querySelectorAll(fill[0]).forEach(function (element) {
         element.textContent = word(fill[1]);
       });
+    });
+    pressReactions(root);
+  }
+
+  // The person's own reactions are pressed, for screen readers too (the page's CSS shows
+  // them): a reaction lists who reacted in data-reactors, the same for every viewer.
+  function pressReactions(root) {
+    var mine = String(me());
+    root.querySelectorAll(".reaction[data-reactors]").forEach(function (button) {
+      var pressed = button.getAttribute("data-reactors").split(" ").indexOf(mine) !== -1;
+      button.setAttribute("aria-pressed", pressed ? "true" : "false");
     });
   }
 
@@ -1246,6 +1263,11 @@
       control = ".message-edit";
     } else if (active.closest(".message-delete")) {
       control = ".message-delete button";
+    } else if (active.closest(".reaction-picker")) {
+      control = ".reaction-picker summary";
+    } else if (active.id) {
+      // A reaction or the Pin button: the same one in the new version, if it is still there.
+      control = "#" + CSS.escape(active.id);
     }
     return { id: article.id, control: control };
   }
@@ -1299,6 +1321,7 @@
     }
     syncSidebar();
     applyTypingSignal();
+    notePins();
     if (hadFocus && document.activeElement === document.body) {
       var element = document.getElementById(hadFocus);
       if (element) element.focus();
@@ -1316,7 +1339,10 @@
     // An edit saved in place: the new version replaced the form that had the focus.
     var settled = event.target;
     if (settled.matches && settled.matches("article.message") && event.detail.target && event.detail.target.id === settled.id) {
-      restoreMessageFocus({ id: settled.id, control: ".message-edit" });
+      // Or a reaction or pin answered with the new version: htmx keeps the focus on a
+      // control with an id; the picker's emoji give it to the picker's button.
+      var asked = messageFocus(event.detail.requestConfig ? event.detail.requestConfig.elt : null);
+      restoreMessageFocus({ id: settled.id, control: (asked && asked.control) || ".message-edit" });
     }
     var target = event.detail.target;
     if (!target) return;
@@ -1332,6 +1358,29 @@
       document.getElementById("side-panel-close").focus();
     }
   });
+
+  // A reaction or pin sent with htmx is answered with the message's new version, swapped
+  // in place: not over a newer version that a push brought meanwhile.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.matches || !target.matches("article.message")) return;
+    var version = VERSION.exec(event.detail.serverResponse || "");
+    if (version && version[1] === target.id && number(target, "data-event") > parseInt(version[2], 10)) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
+  // ---- Pins ----
+
+  // A push replaces the chat's pin count (#chat-pin-count) whenever its pins change: an
+  // open Pinned panel then fetches itself afresh (hx-trigger="chat:pins from:body").
+  var pinCount = null;
+
+  function notePins() {
+    var count = document.getElementById("chat-pin-count");
+    if (count && pinCount && count !== pinCount) document.body.dispatchEvent(new CustomEvent("chat:pins"));
+    pinCount = count;
+  }
 
   // ---- Connection ----
 
@@ -1388,6 +1437,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     fillWords(document.body);
+    notePins();
     lastEvent = syncedEvent();
     localizeTimes(document);
     var container = log();
