@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # The tests that run inside the pytest process: no browser, no server processes.
 IN_PROCESS := not browser and not delivery and not process
 
-.PHONY: run serve test test-fast lint css css-check clean bench lock messages
+.PHONY: run serve test test-fast lint css css-check node-modules clean bench lock messages
 
 # The settings default to production (DEBUG off, a SECRET_KEY required). The development
 # targets run with DEBUG on unless it is set; their prerequisites inherit it.
@@ -48,7 +48,7 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/mypy .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: $(CHECKS) $(BIN)/.installed-dev
+test: $(CHECKS) $(BIN)/.installed-dev node-modules
 	$(BIN)/pytest $(if $(MARKERS),-m "$(MARKERS)") $(PYTEST_ARGS)
 
 # The in-process tests alone, without lint: seconds, for the edit-test loop.
@@ -81,6 +81,17 @@ messages: $(BIN)/.installed
 # Rebuild the committed CSS after changing templates (needs Node and npm).
 css:
 	cd $(THEME) && npm ci --no-audit --no-fund && npm run build
+
+# The theme's npm packages, from its lock: Tailwind for `make css`, and axe-core, which the
+# accessibility tests inject into pages. Reinstalled when the lock changes; without npm the
+# accessibility tests skip (and fail under CI=true).
+node-modules:
+	@if command -v npm >/dev/null 2>&1; then \
+		[ $(THEME)/node_modules/.package-lock.json -nt $(THEME)/package-lock.json ] \
+		|| (cd $(THEME) && npm ci --no-audit --no-fund); \
+	else \
+		echo "node-modules skipped: npm is not installed (the accessibility tests will skip)"; \
+	fi
 
 # The committed CSS must be what the templates build to; skipped where there is no npm.
 css-check:

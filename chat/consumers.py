@@ -209,7 +209,8 @@ class ChatConsumer(HubConsumer):
                 )
                 await self.close(code=CLOSE_FLOODING)
             elif self.rate.count == self.rate.allowed + 1:
-                self.outbox.push(frames.too_fast())
+                with translation.override(self.language):
+                    self.outbox.push(frames.too_fast())
             return
         if text_data is not None and TYPING_FRAME.search(text_data[:64]):
             # Typing signals are throttled per socket, and cost nothing when dropped.

@@ -173,13 +173,15 @@ STYLESHEET_HEAD = """/* The look of message text made by chat.markdown; made by 
 .message-text ul { list-style: disc; padding-left: 1.25rem; }
 .message-text ol { list-style: decimal; padding-left: 1.25rem; }
 .message-text blockquote { border-left: 3px solid currentColor; opacity: 0.8; padding-left: 0.5rem; }
-.message-text a { color: #4338ca; text-decoration: underline; }
-.dark .message-text a { color: #a5b4fc; }
+/* The theme's indigo: turned round in dark mode by the theme (styles.css). */
+.message-text a { color: var(--color-indigo-700); text-decoration: underline; }
 .message-text code { font-size: 0.875em; border-radius: 0.25rem; padding: 0 0.25rem;
   background: rgb(100 116 139 / 0.15); }
 .message-text pre { overflow-x: auto; border-radius: 0.5rem; padding: 0.5rem 0.75rem;
   background: #0d1117; color: #e6edf3; white-space: pre; }
 .message-text pre code { background: none; padding: 0; }
+/* "(edited)" follows the last paragraph on its line. */
+.message-text > p:has(+ .message-edited:last-child) { display: inline; }
 """
 
 

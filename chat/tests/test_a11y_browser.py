@@ -44,9 +44,8 @@ def world(
     chromium: Browser, processes: type[Processes], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     if not AXE.exists():
-        missing(
-            f"axe-core is not installed ({AXE.relative_to(PROJECT_ROOT)}): run `make test`, or npm ci in theme/static_src"
-        )
+        where = AXE.relative_to(PROJECT_ROOT)
+        missing(f"axe-core is not installed ({where}): `make node-modules` installs it with npm")
     with production_server(processes, tmp_path_factory.mktemp("a11y")) as (url, server_error_page):
         yield build_world(chromium, url, server_error_page)
 

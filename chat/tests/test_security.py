@@ -140,7 +140,8 @@ class HeadersTests(TestCase):
             assert "unsafe" not in " ".join(policy["script-src"]), name
             html = response.content.decode()
             assert set(nonces(html, "script")) == {nonce}, name
-            assert set(nonces(html, "style")) == {nonce}, name
+            # Inline styles, if any, carry it too (the docs' look is a stylesheet now).
+            assert set(nonces(html, "style")) <= {nonce}, name
             assert "fonts.googleapis.com" not in html, name
         assert settings.API_DOCS_CSP["style-src"] == settings.SECURE_CSP["style-src"]
 

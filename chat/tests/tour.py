@@ -182,6 +182,13 @@ def open_inline_edit(page: Page, message: int) -> None:
     page.locator(f"#edit-text-{message}").wait_for()
 
 
+def open_reaction_picker(page: Page, message: int) -> None:
+    article = page.locator(f"#message-{message}")
+    article.hover()
+    article.locator("details.reaction-picker > summary").click()
+    article.locator("details.reaction-picker[open]").wait_for()
+
+
 def goto(path: str) -> Callable[[Page], None]:
     def visit(page: Page) -> None:
         page.goto(path)
@@ -206,11 +213,36 @@ def bad_request(page: Page) -> None:
         page.evaluate(
             """() => {
               const form = document.getElementById("theme-switcher");
-              const theme = Object.assign(document.createElement("input"), {type: "hidden", name: "theme", value: "sepia"});
+              const theme = document.createElement("input");
+              Object.assign(theme, {type: "hidden", name: "theme", value: "sepia"});
               form.append(theme);
               form.submit();
             }"""
         )
+
+
+def sign_up_refused(page: Page) -> None:
+    """The sign-up form again, with its errors: a taken name, passwords that differ."""
+    page.goto("/accounts/signup/")
+    page.locator("input[name=username]").fill("olivia")
+    page.locator("input[name=password1]").fill("short")
+    page.locator("input[name=password2]").fill("different")
+    page.locator("main form button[type=submit]").click()
+    page.locator("[aria-invalid=true]").first.wait_for()
+
+
+def saved_with_a_notice(path: str) -> Callable[[Page], None]:
+    """Room settings saved with a plain post: back in the room, under a floating notice."""
+
+    def visit(page: Page) -> None:
+        page.goto(f"{path}settings/")
+        with page.expect_navigation():
+            page.evaluate(
+                "() => HTMLFormElement.prototype.submit.call(document.querySelector('#room-settings form'))"
+            )
+        page.locator("#notices").wait_for()
+
+    return visit
 
 
 def stops(world: World) -> list[Stop]:
@@ -219,15 +251,18 @@ def stops(world: World) -> list[Stop]:
     tour = [
         Stop("sign-up", "anonymous", goto("/accounts/signup/")),
         Stop("login", "anonymous", goto("/accounts/login/")),
+        Stop("sign-up refused", "anonymous", sign_up_refused),
         Stop("chat list", "owner", goto("/chats/")),
         Stop("new room", "owner", goto("/chats/new/")),
         Stop("room", "owner", then(room, lambda page: None)),
         Stop("room menu", "owner", then(room, open_room_menu)),
         Stop("members panel", "owner", then(room, open_members_panel)),
         Stop("edit in place", "owner", then(room, lambda page: open_inline_edit(page, world.message))),
+        Stop("reaction picker", "member", then(room, lambda page: open_reaction_picker(page, world.message))),
         Stop("room as a reader", "member", then(room, lambda page: None)),
         Stop("members page", "owner", goto(f"{room}members/")),
         Stop("room settings", "owner", goto(f"{room}settings/")),
+        Stop("notice", "owner", saved_with_a_notice(room)),
         Stop("direct chat", "owner", then(f"/chats/{world.direct}/", lambda page: None)),
         Stop("edit page", "owner", goto(f"{room}messages/{world.message}/edit/")),
         Stop("delete page", "owner", goto(f"{room}messages/{world.message}/delete/")),
@@ -241,7 +276,7 @@ def stops(world: World) -> list[Stop]:
         Stop("500", "anonymous", goto(SERVER_ERROR_PATH)),
     ]
     if world.has_search:
-        tour.insert(12, Stop("search results", "owner", goto("/search/?q=Dune")))
+        tour.append(Stop("search results", "owner", goto("/search/?q=Dune")))
     return tour
 
 

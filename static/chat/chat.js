@@ -1214,8 +1214,11 @@
     var close = event.target.closest(".notice-close");
     if (close) {
       var list = close.closest("#notices");
-      close.closest("li").remove();
-      if (list && !list.querySelector("li")) list.remove();
+      close.closest(".notice").remove();
+      if (list && !list.querySelector(".notice")) list.remove();
+      // The button had the focus: it goes on to the page's content, not to its top.
+      var content = document.getElementById("content");
+      if (document.activeElement === document.body && content) content.focus({ preventScroll: true });
     }
   });
 
