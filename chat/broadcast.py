@@ -108,7 +108,9 @@ def message_posted(message: Message, frame: str) -> None:
     )
 
 
-def message_changed(message: Message, frame: str) -> None:
+def message_changed(message: Message, frame: str, event: int | None = None) -> None:
+    """A message's new version replaces the one shown; `frame` is the change's event (number
+    `event`, by default the message's own) for the event streams."""
     publish(
         chat_group(message.chat_id),
         {
@@ -116,7 +118,7 @@ def message_changed(message: Message, frame: str) -> None:
             "chat_id": message.chat_id,
             "html": render_message_version(message),
             "frame": frame,
-            "event": message.event,
+            "event": message.event if event is None else event,
         },
     )
 
@@ -278,16 +280,7 @@ def message_redrawn(message_id: int, event: int, frame: str) -> None:
 
     message = Message.objects.with_author().get(pk=message_id)
     with_reactions_and_pins([message])
-    publish(
-        chat_group(message.chat_id),
-        {
-            "type": HTML_EVENT,
-            "chat_id": message.chat_id,
-            "html": render_message_version(message),
-            "frame": frame,
-            "event": event,
-        },
-    )
+    message_changed(message, frame, event)
 
 
 def pins_changed(chat_id: int, event: int = 0, frame: str = "") -> None:

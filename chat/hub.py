@@ -228,12 +228,6 @@ class StreamOutbox(Outbox):
             self.catching_up.add(chat_id)
             self.on_gap(chat_id)
 
-    def follow(self, chat_id: int, after: int) -> None:
-        """The user joined the chat: send its events from `after` on."""
-        if chat_id not in self.cursors:
-            self.cursors[chat_id] = after
-            self.catch_up(chat_id)
-
 
 class LegacyOutbox(Outbox):
     """A socket of the original JSON protocol (ws/chat/): one chat's new messages."""
