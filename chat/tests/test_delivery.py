@@ -437,15 +437,18 @@ class Burst:
     client_ids: list[str] = field(default_factory=list)
     # (sender, connection epoch, client id) of every send.
     sends: list[tuple[PageClient, int, str]] = field(default_factory=list)
+    # What each client id was sent with: a page sends the same text again.
+    texts: dict[str, str] = field(default_factory=dict)
 
     async def send(self, sender: PageClient, count: int, rng: random.Random) -> None:
         import websockets
 
         for i in range(count):
             client_id = str(uuid.uuid4())
+            self.texts[client_id] = f"{sender.name} {i}"
             while True:
                 try:
-                    await sender.send(f"{sender.name} {i}", client_id)
+                    await sender.send(self.texts[client_id], client_id)
                     break
                 except websockets.ConnectionClosed:
                     # The page keeps the message in its composer until it is acknowledged;
@@ -459,7 +462,8 @@ class Burst:
     async def resend_unacknowledged(self) -> None:
         for i, (sender, _epoch, client_id) in enumerate(self.sends):
             if client_id not in sender.acked:
-                await sender.send(f"{sender.name} resent", client_id)
+                # The same text: the same client id with other text is refused as a conflict.
+                await sender.send(self.texts[client_id], client_id)
                 self.sends[i] = (sender, sender.epoch, client_id)
 
     def answered(self) -> bool:

@@ -88,7 +88,7 @@ def production(processes: type[Processes], tmp_path_factory: pytest.TempPathFact
 
 
 def stylesheet_url(production: Production) -> str:
-    (href,) = production.assets.stylesheets
+    (href,) = [href for href in production.assets.stylesheets if "/css/dist/styles." in href]
     return production.url + href
 
 

@@ -380,8 +380,10 @@ def test_no_policy_violation_in_the_chat(watch: Callable[[], Watched]) -> None:
     open_general(bob)
     assert page.evaluate("htmx.config.allowEval") is False
     assert page.evaluate("htmx.config.allowScriptTags") is False
-    # htmx added no <style> of its own: the page's one style block is the per-user one.
-    assert page.locator("style").count() == 1
+    # htmx added no <style> of its own: the page's style blocks are its words and the
+    # per-user rules, each with the response's nonce.
+    assert page.locator("style").count() == 2
+    assert page.locator("style:not([nonce])").count() == 0
 
     # Received live over the socket, and sent over it.
     from_bob = f"from bob {uuid.uuid4().hex[:6]}"
