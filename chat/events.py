@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from chat.models import Message
+    from chat.serializers import MessageSerializer
 
 MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
@@ -66,11 +68,21 @@ def record(chat_id: int, number: int, kind: str, **payload: Any) -> str:
     return data
 
 
-def message_event(message: Message, kind: str) -> str:
-    """Record a message's new version (its post, edit or deletion) under its event number."""
+@cache
+def message_serializer() -> MessageSerializer:
+    """One serializer for every event: DRF builds a serializer's fields on first use, which
+    cost more than the message itself; they are the same for every message."""
     from chat.serializers import MessageSerializer
 
-    return record(message.chat_id, message.event, kind, message=MessageSerializer(message).data)
+    return MessageSerializer()
+
+
+def message_event(message: Message, kind: str) -> str:
+    """Record a message's new version (its post, edit or deletion) under its event number,
+    shown as the REST API shows it."""
+    return record(
+        message.chat_id, message.event, kind, message=message_serializer().to_representation(message)
+    )
 
 
 def user_data(user: User) -> dict[str, Any]:

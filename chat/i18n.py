@@ -65,8 +65,6 @@ def page_strings() -> dict[str, Any]:
         "in_reply_to": gettext("In reply to"),
         "react": gettext("React"),
         "reactions": gettext("Reactions"),
-        "any_emoji": gettext("Any emoji"),
-        "add_reaction": pgettext("add a reaction", "Add"),
         "pin": gettext("Pin"),
         "unpin": gettext("Unpin"),
         "pinned": gettext("Pinned"),

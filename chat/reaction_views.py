@@ -24,6 +24,7 @@ from chat.models import Chat, Message, with_reactions_and_pins
 from chat.views import DETAIL, AuthedRequest, get_chat_message
 
 PINS = "chat/pins.html"
+PICKER = "chat/reaction_picker.html"
 # The panel's id: htmx names it in the HX-Target header when the panel asks.
 PINS_PANEL_ID = "pins-panel"
 
@@ -52,6 +53,15 @@ def refuse(request: AuthedRequest, message: Message, error: str) -> HttpResponse
 
 def reason(error: ValidationError | RateLimited) -> str:
     return " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+
+
+@login_required
+@require_GET
+def picker(request: AuthedRequest, chat_id: int, message_id: int) -> HttpResponse:
+    """The message's reaction picker: loaded into its React menu (htmx), or as a page."""
+    message = get_chat_message(request, chat_id, message_id)
+    template = f"{PICKER}#picker" if request.htmx else PICKER
+    return render(request, template, {"message": message})
 
 
 @login_required

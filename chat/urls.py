@@ -30,4 +30,7 @@ urlpatterns = [
         "chats/<int:chat_id>/messages/<int:message_id>/reactions/", reaction_views.react, name="message_react"
     ),
     path("chats/<int:chat_id>/messages/<int:message_id>/pin/", reaction_views.pin, name="message_pin"),
+    path(
+        "chats/<int:chat_id>/messages/<int:message_id>/react/", reaction_views.picker, name="message_picker"
+    ),
 ]

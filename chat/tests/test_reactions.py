@@ -318,12 +318,18 @@ class ReactionPageTests(Room):
         Pin action, non-members neither."""
         page = self.client.get(f"/chats/{self.room.pk}/").text
         assert f'.reaction[data-reactors~="{self.bob.pk}"]' in page
-        assert page.count('class="reaction-picker') == 1
-        for emoji in reactions.QUICK_REACTIONS:
-            assert f'value="{emoji}"' in page
+        assert page.count('class="reaction-picker relative') == 1
         assert '<span id="word-react">React</span>' in page
+        # The picker's forms come when its menu is opened (htmx), or as a page without JavaScript.
+        picker_url = f"/chats/{self.room.pk}/messages/{self.message.pk}/react/"
+        assert f'hx-get="{picker_url}" hx-trigger="toggle once"' in page and f'href="{picker_url}"' in page
+        for answer in (self.client.get(picker_url, headers={"HX-Request": "true"}), self.client.get(picker_url)):
+            for emoji in reactions.QUICK_REACTIONS:
+                assert f'value="{emoji}"' in answer.text
+            assert 'name="csrfmiddlewaretoken"' in answer.text
         self.client.force_login(self.carol)
         assert ".message-actions { display: none; }" in self.client.get(f"/chats/{self.room.pk}/").text
+        assert self.client.get(picker_url).status_code == 200  # a public room: carol may read it
 
 
 class ReactionApiTests(Room):
