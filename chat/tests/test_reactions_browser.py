@@ -91,8 +91,8 @@ def test_reactions_and_pins_reach_the_author_live(sign_up: SignUp) -> None:
 
 
 def test_reactions_and_pins_without_javascript(sign_up: SignUp) -> None:
-    """With JavaScript off the picker (a <details>) and Pin are plain forms that come back to
-    the message; a bad emoji is explained; the Pinned link is a page."""
+    """With JavaScript off the React menu leads to the picker's page, whose forms (and Pin's)
+    come back to the message; a bad emoji is explained; the Pinned link is a page."""
     alice = sign_up("alice")
     room = create_room(alice, f"Plain {token()}")
     text = f"Plain forms {token()}"
@@ -101,14 +101,20 @@ def test_reactions_and_pins_without_javascript(sign_up: SignUp) -> None:
     carol.goto(f"/chats/{room}/")
     carol.get_by_role("button", name="Join room").click()
     message = messages_with(carol, text)
-    react(message, "🎉")
+    # The React menu holds a link to the picker's page, whose emoji are plain forms.
+    menu = actions(message)
+    menu.locator(".reaction-picker summary").click()
+    menu.get_by_role("link", name="React").click()
+    expect(carol).to_have_url(re.compile(rf"/chats/{room}/messages/\d+/react/$"))
+    carol.get_by_role("button", name="🎉", exact=True).click()
     expect(carol).to_have_url(re.compile(rf"/chats/{room}/\?around=\d+#message-\d+$"))
     expect(message.get_by_role("button", name=f"🎉 1: {username(carol)}")).to_be_visible()
 
     menu = actions(message)
     menu.locator(".reaction-picker summary").click()
-    menu.get_by_label("Any emoji").fill("<b>")
-    menu.get_by_role("button", name="Add", exact=True).click()
+    menu.get_by_role("link", name="React").click()
+    carol.get_by_label("Any emoji").fill("<b>")
+    carol.get_by_role("button", name="Add", exact=True).click()
     expect(carol.get_by_role("status").filter(has_text="letters, digits, spaces and markup")).to_be_visible()
 
     actions(message).get_by_role("button", name="Pin", exact=True).click()
