@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -127,9 +129,20 @@ def render_detail(
         "last_read_id": last_read_id,
         "first_unread_id": first_unread(messages, user=request.user, last_read_id=last_read_id),
         "around_id": around,
+        "actions_template": actions_template(chat),
         **page_context(chat, messages),
     }
     return render(request, DETAIL, context, status=status)
+
+
+# The message id in the page's template of a message's actions, replaced by chat.js.
+ACTIONS_ID = 999_999_999
+
+
+def actions_template(chat: Chat) -> SimpleNamespace:
+    """What the page's template of a message's actions is rendered for (a message of the
+    chat, not deleted, not pinned)."""
+    return SimpleNamespace(pk=ACTIONS_ID, chat_id=chat.pk, is_deleted=False, pin=None)
 
 
 def first_unread(messages: list[Message], *, user: User, last_read_id: int | None) -> int | None:

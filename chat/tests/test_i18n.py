@@ -411,7 +411,7 @@ class PushedFragmentTests(TestCase):
         message, _ = services.post_message(chat=self.room, user=self.alice, text="hello")
         edited = services.edit_message(message=message, user=self.alice, text="hello again")
         html = render_to_string("chat/chat_detail.html#message", {"message": edited})
-        assert 'class="message-edited' in html and 'aria-labelledby="word-edit"' in html
+        assert 'class="message-edited' in html and 'class="message-actions" data-actions' in html
         for word in ("edited", "Edit", "Delete", "Message actions", "изменено", "Изменить"):
             assert f">{word}" not in html and f'"{word}' not in html, word
         services.delete_message(message=edited, user=self.alice)

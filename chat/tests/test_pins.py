@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.test import TestCase, TransactionTestCase
 from django.utils import translation
 
-from chat import frames, services
+from chat import frames, services, views
 from chat.models import Chat, Event, Message, Pin
 from chat.services import pins
 from chat.tests.factories import SocketListener, make_room, make_user
@@ -121,7 +121,8 @@ class PinServiceTests(Room):
         self.first.refresh_from_db()
         assert article.lstrip().startswith(f'<article id="message-{self.first.pk}"')
         assert f'data-event="{self.first.event}"' in article and 'class="message-pinned"' in article
-        assert 'class="message-pin flex"' in article and "data-pinned" in article
+        # Pushed, its actions are the page's: the fragment says it is pinned, for Unpin.
+        assert '<div class="message-actions" data-actions="pinned"></div>' in article
         assert count.startswith('<span id="chat-pin-count"') and ">1</span>" in count
         assert "data-event" not in count
         with self.captureOnCommitCallbacks(execute=True):
@@ -140,10 +141,16 @@ class PinFragmentTests(Room):
         english = render_to_string("chat/chat_detail.html#message", {"message": message})
         with translation.override("ru"):
             assert render_to_string("chat/chat_detail.html#message", {"message": message}) == english
-        assert 'aria-labelledby="word-unpin"' in english and 'name="pinned" value="0"' in english
+        assert 'data-actions="pinned"' in english
         assert '<span class="message-pinned"></span>' in english
         other = render_to_string("chat/chat_detail.html#message", {"message": fresh(self.second)})
-        assert 'aria-labelledby="word-pin"' in other and 'name="pinned" value="1"' in other
+        assert 'data-actions=""' in other
+        # The page's template of the actions, which chat.js fills in, has Pin (its Unpin is
+        # made by chat.js from data-actions="pinned").
+        template = render_to_string(
+            "chat/chat_detail.html#message_actions", {"message": views.actions_template(self.room)}
+        )
+        assert 'aria-labelledby="word-pin"' in template and 'name="pinned" value="1"' in template
         assert "message-pinned" not in other
 
 

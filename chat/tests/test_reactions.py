@@ -231,7 +231,7 @@ class ReactionFragmentTests(Room):
         assert 'aria-label="👍 2: bob, alice"' in english and 'title="bob, alice"' in english
         assert f'data-reactors="{self.bob.pk} {self.alice.pk}"' in english
         assert english.index('data-emoji="👍"') < english.index('data-emoji="🎉"')
-        assert 'aria-labelledby="word-reactions"' in english and 'aria-labelledby="word-react"' in english
+        assert 'aria-labelledby="word-reactions"' in english and 'data-actions=""' in english
         for word in ("React", "Reactions", "Any emoji", "Pin", "Реакции"):
             assert f">{word}<" not in english and f'"{word}"' not in english
         # A pushed fragment carries no CSRF token: htmx sends the page's.
@@ -242,7 +242,7 @@ class ReactionFragmentTests(Room):
         message = post(self.room, self.bob, "new")
         with self.assertNumQueries(0):
             html = render_to_string("chat/chat_detail.html#message_oob", {"message": message})
-        assert 'class="reaction-picker' in html and "message-extras" not in html
+        assert '<div class="message-actions" data-actions=""></div>' in html and "message-extras" not in html
 
 
 class ReactionPageTests(Room):
@@ -318,12 +318,16 @@ class ReactionPageTests(Room):
         Pin action, non-members neither."""
         page = self.client.get(f"/chats/{self.room.pk}/").text
         assert f'.reaction[data-reactors~="{self.bob.pk}"]' in page
-        assert page.count('class="reaction-picker relative') == 1
+        # The message's own, and the template of the actions that pushed messages get.
+        assert page.count('class="reaction-picker relative') == 2
         assert '<span id="word-react">React</span>' in page
         # The picker's forms come when its menu is opened (htmx), or as a page without JavaScript.
         picker_url = f"/chats/{self.room.pk}/messages/{self.message.pk}/react/"
         assert f'hx-get="{picker_url}" hx-trigger="toggle once"' in page and f'href="{picker_url}"' in page
-        for answer in (self.client.get(picker_url, headers={"HX-Request": "true"}), self.client.get(picker_url)):
+        for answer in (
+            self.client.get(picker_url, headers={"HX-Request": "true"}),
+            self.client.get(picker_url),
+        ):
             for emoji in reactions.QUICK_REACTIONS:
                 assert f'value="{emoji}"' in answer.text
             assert 'name="csrfmiddlewaretoken"' in answer.text

@@ -893,6 +893,32 @@
     }
   }
 
+  // ---- A pushed message's actions ----
+
+  // Pushed messages carry an empty .message-actions[data-actions]: the page's template
+  // (rendered for one placeholder id, with this page's words and token) goes in its place.
+  function fillActions(root) {
+    var template = document.getElementById("message-actions-template");
+    if (!template || !root.querySelectorAll) return;
+    var placeholder = template.getAttribute("data-message-id");
+    root.querySelectorAll(".message-actions[data-actions]").forEach(function (slot) {
+      var article = slot.closest("article.message");
+      if (!article) return;
+      var holder = document.createElement("template");
+      holder.innerHTML = template.innerHTML.split(placeholder).join(article.getAttribute("data-message-id"));
+      var group = holder.content.querySelector(".message-actions");
+      if (!group) return;
+      var pin = group.querySelector(".message-pin");
+      if (pin && slot.getAttribute("data-actions") === "pinned") {
+        pin.setAttribute("data-pinned", "");
+        pin.querySelector('input[name="pinned"]').value = "0";
+        pin.querySelector("button").setAttribute("aria-labelledby", "word-unpin");
+      }
+      slot.replaceWith(group);
+      if (window.htmx) window.htmx.process(group);
+    });
+  }
+
   // ---- Replying ----
 
   // A message's Reply action makes the composer answer it; without JavaScript its link
@@ -1307,6 +1333,7 @@
 
   document.addEventListener("htmx:wsAfterMessage", function (event) {
     var text = event.detail.message;
+    fillActions(document);
     fillWords(document.body);
     refreshConversation({ wasNearBottom: wasNearBottom });
     if (text.indexOf('<div id="messages" role="log"') !== -1) {
