@@ -270,8 +270,8 @@ def remember(message: Message, stored: Sequence[Attachment]) -> None:
     it (prefetch_related_objects costs a sizeable part of a post even without files)."""
     queryset = message.attachments.all()
     queryset._result_cache = list(stored)
-    queryset._prefetch_done = True
-    message._prefetched_objects_cache = {"attachments": queryset}
+    queryset._prefetch_done = True  # type: ignore[attr-defined]
+    message._prefetched_objects_cache = {"attachments": queryset}  # type: ignore[attr-defined]
 
 
 def stored_names(message: Message) -> list[str]:
