@@ -276,10 +276,10 @@ def message_redrawn(message_id: int, event: int, frame: str) -> None:
     The message is read afresh, so that what is shown matches its `data-event`: a page
     keeps the newest version of a message, whichever push arrives first.
     """
-    from chat.models import Message, with_reactions_and_pins
+    from chat.models import Message, with_extras
 
     message = Message.objects.with_author().get(pk=message_id)
-    with_reactions_and_pins([message])
+    with_extras([message])
     message_changed(message, frame, event)
 
 

@@ -24,7 +24,7 @@ from django.utils.translation import gettext
 from chat import broadcast, services
 from chat.errors import Conflict
 from chat.forms import MessageForm
-from chat.models import ID_MAX, Chat, Message, page_context, parse_id, with_reactions_and_pins
+from chat.models import ID_MAX, Chat, Message, page_context, parse_id, with_extras
 
 logger = logging.getLogger(__name__)
 
@@ -147,5 +147,5 @@ def catch_up(*, chat: Chat, after: object, since: object, first: object = 0) -> 
     if len(newer) + len(changed) > CATCH_UP_LIMIT:
         context.update(page_context(chat, Message.objects.latest_page(chat)), stale=True)
         return render_to_string(f"{DETAIL}#message_log", context)
-    context["missed"] = with_reactions_and_pins(changed + newer)
+    context["missed"] = with_extras(changed + newer)
     return render_to_string(f"{DETAIL}#catch_up", context)

@@ -11,6 +11,7 @@ tags, only `http`, `https` and `mailto` links (opening in a new tab, with
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from functools import cache
 from html import escape
@@ -191,4 +192,4 @@ def stylesheet() -> str:
 
 
 if __name__ == "__main__":
-    print(stylesheet(), end="")
+    sys.stdout.write(stylesheet())

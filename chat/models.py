@@ -316,11 +316,12 @@ class Pin(models.Model):
         return f"pin of {self.message_id} in {self.chat_id}"
 
 
-def with_reactions_and_pins(messages: list[Message]) -> list[Message]:
-    """Load the reactions (with who reacted) and the pins of the messages that a page
-    shows: two queries, however many messages and reactions there are."""
+def with_extras(messages: list[Message]) -> list[Message]:
+    """Load what shown messages carry besides their text: their files, their reactions (with
+    who reacted) and their pins. Three queries, however many messages there are."""
     models.prefetch_related_objects(
         messages,
+        "attachments",
         models.Prefetch(
             "reactions", queryset=Reaction.objects.select_related("user").order_by("created_at", "pk")
         ),
@@ -333,9 +334,7 @@ def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
     """A page of messages, with the ids to link to the pages before and after it."""
     first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
     chat_messages = Message.objects.filter(chat=chat)
-    # One query for the files of the whole page, however many messages and files it has.
-    models.prefetch_related_objects(messages, "attachments")
-    with_reactions_and_pins(messages)
+    with_extras(messages)
     return {
         "page_messages": messages,
         # Counted only if the template shows it (the chat page's Pinned link).

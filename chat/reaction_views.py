@@ -20,7 +20,7 @@ from django_htmx.http import reswap, retarget
 
 from chat import services
 from chat.limits import RateLimited
-from chat.models import Chat, Message, with_reactions_and_pins
+from chat.models import Chat, Message, with_extras
 from chat.views import DETAIL, AuthedRequest, get_chat_message
 
 PINS = "chat/pins.html"
@@ -38,7 +38,7 @@ def answer(request: AuthedRequest, message: Message) -> HttpResponse:
     """htmx: the message's new version, as the push shows it; otherwise back to it."""
     if not request.htmx:
         return redirect(at_message(message))
-    fresh = with_reactions_and_pins([Message.objects.with_author().get(pk=message.pk)])[0]
+    fresh = with_extras([Message.objects.with_author().get(pk=message.pk)])[0]
     return render(request, f"{DETAIL}#message", {"message": fresh})
 
 

@@ -21,7 +21,7 @@ from django.test import Client, TestCase, TransactionTestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
-from chat import attachments, broadcast, services
+from chat import attachments, broadcast, frames, services
 from chat.models import Attachment, Chat, Event, Membership, Message
 from chat.serializers import MessageSerializer
 from chat.tests.factories import SocketListener, make_room, make_user
@@ -126,6 +126,19 @@ class AttachmentServiceTests(MediaMixin, TestCase):
     def post(self, text: str = "", files: list[Any] | None = None) -> Message:
         message, _ = services.post_message(chat=self.room, user=self.alice, text=text, files=files or [])
         return message
+
+    def test_a_catch_up_reads_files_in_one_query_whatever_their_number(self):
+        """What a page missed is rendered with its files, reactions and pins loaded at once."""
+        first = self.post("first")
+        self.post("one", [text_file()])
+        with CaptureQueriesContext(connection) as few:
+            frames.catch_up(chat=self.room, after=first.pk, since=0)
+        for n in range(4):
+            self.post(f"more {n}", [text_file(f"n{n}.txt"), text_file(f"m{n}.txt")])
+        with CaptureQueriesContext(connection) as many:
+            html = frames.catch_up(chat=self.room, after=first.pk, since=0)
+        assert html.count('class="attachment ') == 9
+        assert len(many) == len(few)
 
     def test_an_image_is_stored_with_a_thumbnail(self):
         """An image is stored under a random name in its chat's folder, with its type decided

@@ -20,7 +20,7 @@ from django.utils import translation
 
 from chat import frames, services
 from chat.limits import RateLimited
-from chat.models import Chat, Event, Message, Reaction, with_reactions_and_pins
+from chat.models import Chat, Event, Message, Reaction, with_extras
 from chat.services import reactions
 from chat.tests.factories import SocketListener, make_messages, make_room, make_user
 from chat.tests.test_api import api
@@ -42,7 +42,7 @@ def post(chat: Chat, user: Any, text: str = "hello") -> Message:
 
 def fresh(message: Message) -> Message:
     """The message as a page loads it: with its reactions and pin."""
-    return with_reactions_and_pins([Message.objects.with_author().get(pk=message.pk)])[0]
+    return with_extras([Message.objects.with_author().get(pk=message.pk)])[0]
 
 
 def rendered(message: Message) -> str:
