@@ -371,10 +371,13 @@ class Load:
         return message
 
     def received(self, socket: Socket, payload: bytes, now: float) -> None:
-        found = TOKEN.search(payload)
-        if found is None:
-            return
-        message = self.messages[int(found.group(1))]
+        # A frame may carry several messages (the chat writes a burst's new messages to a
+        # page in one frame); each is a delivery. A message's token may appear twice in
+        # one fragment: counted once.
+        for number in dict.fromkeys(TOKEN.findall(payload)):
+            self.receive_one(socket, self.messages[int(number)], now)
+
+    def receive_one(self, socket: Socket, message: Message, now: float) -> None:
         if message.room is not socket.room:
             self.misrouted += 1
             return

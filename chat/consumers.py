@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import SyncToAsync
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -84,6 +85,67 @@ def in_language[T](language: str, function: Callable[..., T], **kwargs: Any) -> 
         return function(**kwargs)
 
 
+class GroupCommit:
+    """The chat pages' frames of one process (one event loop), handled together: the one
+    writer takes every frame queued while it was busy and hands them to frames.handle_all,
+    which handles them in one transaction; each socket gets its reply after the commit.
+
+    Under 16 writers, a message's own transaction and thread hop were most of its cost; a
+    socket still waits for its reply before its next frame, so each socket's frames keep
+    their order, and numbers, idempotency and per-frame errors are as with one transaction
+    each (frames.handle_all).
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[frames.Job, asyncio.Future[str]]] = []
+        self.writer: asyncio.Task[None] | None = None
+
+    async def handle(self, job: frames.Job) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.queue.append((job, future))
+        if self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self.write())
+        return await future
+
+    async def write(self) -> None:
+        try:
+            while self.queue:
+                batch, self.queue = self.queue[:GROUP_COMMIT_MAX], self.queue[GROUP_COMMIT_MAX:]
+                try:
+                    replies = await frame_sync_to_async(frames.handle_all)([job for job, _ in batch])
+                except BaseException as error:
+                    # handle_all answers every frame itself; this is a cancelled task at
+                    # shutdown, or a bug: no socket is left waiting either way.
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    logger.exception("A group of %d frames could not be handled", len(batch))
+                    continue
+                for (_, future), reply in zip(batch, replies, strict=True):
+                    if not future.done():
+                        future.set_result(reply)
+        finally:
+            self.writer = None
+
+
+# Frames in one transaction at most: a bigger group would hold the others' replies longer.
+GROUP_COMMIT_MAX = 64
+_group_commits: dict[asyncio.AbstractEventLoop, GroupCommit] = {}
+
+
+def group_commit() -> GroupCommit:
+    """This event loop's GroupCommit."""
+    loop = asyncio.get_running_loop()
+    found = _group_commits.get(loop)
+    if found is None:
+        for stale in [other for other in _group_commits if other.is_closed()]:
+            del _group_commits[stale]
+        found = _group_commits[loop] = GroupCommit()
+    return found
+
+
 class FrameRate:
     """How fast one socket sends frames, in fixed windows of FRAME_RATE's period; kept in the
     socket itself, since a flood is refused before it costs a thread hop or a cache trip."""
@@ -132,6 +194,16 @@ class HubConsumer(AsyncWebsocketConsumer):
                 code=self.close_code,
                 duration=time.monotonic() - started,
             )
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its close_old_connections before every message: that
+        was a thread hop per frame, and (CONN_MAX_AGE=0) closed the connection that the
+        frames' thread keeps, so every frame opened a new one. FrameSyncToAsync replaces a
+        connection that failed instead."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     def logged_chat_id(self) -> int | None:
         return self.scope.get("url_route", {}).get("kwargs", {}).get("chat_id")
@@ -210,6 +282,7 @@ class ChatConsumer(HubConsumer):
                 await self.close(code=CLOSE_FLOODING)
             elif self.rate.count == self.rate.allowed + 1:
                 with translation.override(self.language):
+                    self.hub.flush()
                     self.outbox.push(frames.too_fast())
             return
         if text_data is not None and TYPING_FRAME.search(text_data[:64]):
@@ -218,8 +291,16 @@ class ChatConsumer(HubConsumer):
             if now - self.typed_at < TYPING_INTERVAL:
                 return
             self.typed_at = now
-        reply = await frame_sync_to_async(in_language)(
-            self.language, frames.handle, user=self.user, chat=self.chat, text_data=text_data
-        )
+        try:
+            reply = await group_commit().handle(
+                frames.Job(user=self.user, chat=self.chat, text_data=text_data, language=self.language)
+            )
+        except Exception:
+            # Logged by the writer: this socket's frame alone is answered with an error.
+            with translation.override(self.language):
+                reply = frames.failed()
         if reply and self.outbox is not None:
+            # The pushes of what was just stored go first (chat.hub holds new messages a
+            # moment, to write several in one frame).
+            self.hub.flush()
             self.outbox.push(reply)

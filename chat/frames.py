@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, transaction
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext
 
 from chat import broadcast, services
@@ -40,6 +42,52 @@ def render_errors(*errors: str) -> str:
 
 def too_fast() -> str:
     return render_errors(gettext("You are sending too fast. Wait a moment, then send again."))
+
+
+def not_saved() -> str:
+    return render_errors(gettext("Your message could not be saved. Please send it again."))
+
+
+def failed() -> str:
+    return render_errors(gettext("That could not be done. Reload the page if it happens again."))
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One frame from a chat page's socket, with what its reply needs."""
+
+    user: User
+    chat: Chat
+    text_data: str | None
+    # The page's language, for the reply.
+    language: str
+
+
+def handle_all(jobs: list[Job]) -> list[str]:
+    """The replies to frames from several sockets, handled in one transaction (a group
+    commit, chat.consumers.GroupCommit): each frame in a savepoint of its own, so that one
+    that fails changes nothing and the others go on, and every reply is given only once
+    the transaction is committed. If the commit fails, nothing was saved, and every frame
+    is told so (its sender sends again; the client id makes that safe).
+
+    The group first locks its chats' rows, in the order of their ids: a message takes its
+    chat's row, a read receipt its reader's membership, and two processes' groups that
+    took these in other orders would wait for each other in a circle (a deadlock that
+    PostgreSQL breaks only after a second, failing a frame)."""
+    replies = [""] * len(jobs)
+    try:
+        with transaction.atomic():
+            if len(jobs) > 1:
+                lock_chats({job.chat.pk for job in jobs})
+            for index, job in enumerate(jobs):
+                with translation.override(job.language), transaction.atomic():
+                    replies[index] = handle(user=job.user, chat=job.chat, text_data=job.text_data)
+    except DatabaseError:
+        logger.exception("Committing %d frames failed", len(jobs))
+        for index, job in enumerate(jobs):
+            with translation.override(job.language):
+                replies[index] = not_saved()
+    return replies
 
 
 def parse_frame(text_data: str | None) -> dict[str, Any]:
@@ -89,12 +137,27 @@ def handle(*, user: User, chat: Chat, text_data: str | None) -> str:
         # The connection is renewed before the next frame; nothing was saved, so the
         # sender keeps the text and may send it again (the client id makes that safe).
         logger.exception("Saving a frame from user %s in chat %s failed", user.pk, chat.pk)
-        return render_errors(gettext("Your message could not be saved. Please send it again."))
+        undo_frame()
+        return not_saved()
     except Exception:
         # A frame the checks above did not foresee: logged for a fix, and the socket
         # (and every other socket of this process) goes on.
         logger.exception("A frame from user %s in chat %s could not be handled", user.pk, chat.pk)
-        return render_errors(gettext("That could not be done. Reload the page if it happens again."))
+        undo_frame()
+        return failed()
+
+
+def lock_chats(chat_ids: set[int]) -> None:
+    """Lock the chats' rows until commit, in id order (SQLite locks the whole database)."""
+    if connection.features.has_select_for_update:
+        list(Chat.objects.select_for_update().filter(pk__in=chat_ids).order_by("pk").values_list("pk"))
+
+
+def undo_frame() -> None:
+    """A frame that failed unforeseen leaves nothing behind: handled in a group (handle_all),
+    its savepoint is rolled back, and the group's transaction goes on."""
+    if transaction.get_connection().in_atomic_block:
+        transaction.set_rollback(True)
 
 
 def send_message(*, user: User, chat: Chat, frame: dict[str, Any]) -> str:

@@ -257,6 +257,10 @@ class Hub:
         self.reader: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.presence: asyncio.Task[None] | None = None
+        # New messages' fragments per chat, held until the loop's next turn and written to
+        # each page as one frame: a burst costs a write per page, not one per message.
+        self.held: dict[int, list[str]] = {}
+        self.flush_soon: asyncio.Handle | None = None
 
     def sockets_of(self, user_id: int) -> int:
         return len(self.users.get(user_id, ()))
@@ -392,13 +396,13 @@ class Hub:
             self.deliver_event(chat_id, frame, event, removed_user)
         if removed_user is not None:
             self.revoke(chat_id, removed_user)
-        if html:
-            text = html + sidebar if open_pages_too else html
-            prepared = None
-            for outbox in tuple(self.rooms.get(chat_id, ())):
-                if prepared is None and outbox.protocol is not None:
-                    prepared = daphne_adapter.prepare(outbox.protocol, text)
-                outbox.push(text, prepared)
+        if html and not open_pages_too:
+            self.held.setdefault(chat_id, []).append(html)
+            if self.flush_soon is None:
+                self.flush_soon = self.loop.call_soon(self.flush)
+        elif html:
+            self.flush()
+            self.write_to_pages(chat_id, html + sidebar)
         if sidebar:
             prepared = None
             for outbox in tuple(self.watchers.get(chat_id, ())):
@@ -407,6 +411,23 @@ class Hub:
                 if prepared is None and outbox.protocol is not None:
                     prepared = daphne_adapter.prepare(outbox.protocol, sidebar)
                 outbox.push(sidebar, prepared)
+
+    def write_to_pages(self, chat_id: int, text: str) -> None:
+        prepared = None
+        for outbox in tuple(self.rooms.get(chat_id, ())):
+            if prepared is None and outbox.protocol is not None:
+                prepared = daphne_adapter.prepare(outbox.protocol, text)
+            outbox.push(text, prepared)
+
+    def flush(self) -> None:
+        """Write the new messages held (in the order they came): called before anything
+        else is written to a page, so that each page sees every change in order."""
+        if self.flush_soon is not None:
+            self.flush_soon.cancel()
+            self.flush_soon = None
+        held, self.held = self.held, {}
+        for chat_id, fragments in held.items():
+            self.write_to_pages(chat_id, "".join(fragments))
 
     def deliver_event(self, chat_id: int, frame: str, event: int, removed_user: int | None) -> None:
         prepared = None
@@ -426,6 +447,7 @@ class Hub:
 
     def revoke(self, chat_id: int, user_id: int) -> None:
         """The user left the chat or was removed: let go of their sockets on it."""
+        self.flush()
         for outbox in (*self.rooms.get(chat_id, ()), *self.legacy.get(chat_id, ())):
             if outbox.user_id == user_id:
                 outbox.on_revoke()
@@ -433,6 +455,7 @@ class Hub:
     def user_chats(self, user_id: int, chat_id: int, action: str, html: str, event: int = 0) -> None:
         """The user joined or left a chat: their sockets follow it, or stop, in their chat
         list; their event streams follow it from the event that added them (`event`)."""
+        self.flush()
         for outbox in tuple(self.users.get(user_id, ())):
             if isinstance(outbox, StreamOutbox):
                 # A stream stops at the member.removed event itself, which follows.
@@ -454,6 +477,7 @@ class Hub:
                 outbox.on_revoke()
 
     def end_sessions(self, user_id: int) -> None:
+        self.flush()
         for outbox in tuple(self.users.get(user_id, ())):
             outbox.restart()
 
@@ -461,6 +485,7 @@ class Hub:
         """The process is stopping: every socket reconnects, to another process if there is one."""
         sockets = {outbox for group in self.users.values() for outbox in group}
         logger.info("Stopping: %d socket(s) are asked to reconnect", len(sockets))
+        self.flush()
         for outbox in sockets:
             outbox.restart()
 

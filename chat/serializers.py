@@ -252,9 +252,11 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
     @extend_schema_field(AttachmentSerializer(many=True))
     def get_attachments(self, message: Message) -> list[dict[str, Any]]:
         # A tombstone's files are gone; the others' come prefetched where a list is shown.
-        if message.is_deleted:
+        # Most messages have none: no serializer is made for them.
+        files = message.attachments.all()
+        if message.is_deleted or not files:
             return []
-        return AttachmentSerializer(message.attachments.all(), many=True).data  # type: ignore[return-value]
+        return AttachmentSerializer(files, many=True).data  # type: ignore[return-value]
 
 
 class MessageCreateSerializer(serializers.Serializer[Any]):
