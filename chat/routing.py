@@ -3,16 +3,33 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from channels.auth import AuthMiddleware, get_user
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.urls import path, re_path
 
-from chat.consumers import CLOSE_NOT_ALLOWED, ChatConsumer
+from chat.consumers import CLOSE_NOT_ALLOWED, ChatConsumer, frame_sync_to_async
 from chat.stream import EventsConsumer, LegacyChatConsumer
 
 # Sockets for programs, which may come without an Origin (not from a browser page).
 PROGRAM_PATHS = ("/ws/events/", "/ws/chat/")
+
+
+class SocketAuthMiddleware(AuthMiddleware):
+    """Channels' AuthMiddleware, reading the session's user on the thread that all sockets'
+    database work shares (chat.consumers.frame_sync_to_async). Channels' own reads it with
+    database_sync_to_async, which closes that thread's database connection before and
+    after: every connect, and the frame after it, opened a new one."""
+
+    async def resolve_scope(self, scope: Any) -> None:
+        scope["user"]._wrapped = await frame_sync_to_async(get_user.func)(scope)
+
+
+def socket_auth_stack(inner: Any) -> Any:
+    """The session cookie, the session and the user, as Channels' AuthMiddlewareStack."""
+    return CookieMiddleware(SessionMiddleware(SocketAuthMiddleware(inner)))
 
 
 class RefusedConsumer(AsyncWebsocketConsumer):

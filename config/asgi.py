@@ -10,10 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django must be set up before the consumers and their models are imported.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat.routing import SameOriginOnly, websocket_urlpatterns  # noqa: E402
+from chat.routing import SameOriginOnly, socket_auth_stack, websocket_urlpatterns  # noqa: E402
 
 # What start-up made lives as long as the process: keep it out of the collector's way,
 # and collect less often. Collections of a large heap were what delayed the last
@@ -24,6 +23,6 @@ gc.set_threshold(50_000, 50, 1000)
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameOriginOnly(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginOnly(socket_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -283,6 +283,11 @@ if HTTPS:
 # Preloading commits the domain and all its subdomains to HTTPS in browsers' own lists,
 # which only the domain's owner can decide: left off, and the check that asks for it too.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# With Redis (one cache for every process), a session is read from the cache and written
+# through to the database, where ending someone's sessions finds it: no query for it per
+# request or socket connect. Without Redis, the database alone: one process's cache could
+# keep a session that another process ended.
+SESSION_ENGINE = f"django.contrib.sessions.backends.{'cached_db' if REDIS_URL else 'db'}"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = HTTPS or env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -10,12 +10,15 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client, TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from chat import limits, services
 from chat.models import ApiToken, Membership
 from chat.tests.factories import PASSWORD, make_room, make_user
+from chat.tests.test_api import REDIS_URL, reachable_redis
 
 NEW_PASSWORD = "another-horse-battery-77"
 # Thirty seconds into a minute (and into an hour): the rates count in fixed windows, and a
@@ -352,3 +355,24 @@ class SessionEndTests(AccountTestCase):
         assert api.get("/api/users/me/").status_code == 401
         assert self.login("ada").status_code == 200
         assert self.token("ada").status_code == 400
+
+
+@override_settings(
+    SESSION_ENGINE="django.contrib.sessions.backends.cached_db",
+    CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}},
+)
+class CachedSessionEndTests(SessionEndTests):
+    """The same with REDIS_URL's sessions, read from Redis, where every process reads them: a
+    session that was ended is gone from the cache too, not only from the database."""
+
+    def setUp(self) -> None:
+        reachable_redis()
+        super().setUp()
+        self.addCleanup(cache.clear)
+
+    def test_a_signed_in_request_reads_its_session_from_the_cache(self):
+        here = self.signed_in(make_user("ada"))
+        assert self.is_signed_in(here)
+        with CaptureQueriesContext(connection) as queries:
+            assert self.is_signed_in(here)
+        assert not [query for query in queries if "django_session" in query["sql"]]
