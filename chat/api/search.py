@@ -108,5 +108,6 @@ class Search(generics.GenericAPIView[Message]):
         messages = search.search_messages(
             user=signed_in(request), query=query["q"], chat_id=query.get("chat"), author=query.get("author")
         )
-        page = self.paginate_queryset(messages)
+        # The results show their files (one query for the page, not one per result).
+        page = self.paginate_queryset(messages.prefetch_related("attachments"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)

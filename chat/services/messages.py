@@ -17,7 +17,7 @@ from django.utils.translation import gettext, ngettext
 
 from chat import attachments, broadcast, events, limits, markdown
 from chat.errors import Conflict
-from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message
+from chat.models import MESSAGE_MAX_LENGTH, Chat, Membership, Message, with_extras
 from chat.services.membership import get_membership
 from chat.services.pins import unpin_deleted
 
@@ -191,6 +191,9 @@ def edit_message(*, message: Message, user: User, text: str) -> Message:
     _, message.event = events.advance(message.chat_id)
     message.save(update_fields=["text", "html", "mentions_everyone", "edited_at", "event"])
     store_mentions(message)
+    # The new version is shown with its files, reactions (and who reacted) and pin, read
+    # once for the push and the editor's own answer.
+    with_extras([message])
     frame = events.message_event(message, events.MESSAGE_UPDATED)
     transaction.on_commit(partial(broadcast.message_changed, message, frame), robust=True)
     return message
