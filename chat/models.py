@@ -109,34 +109,28 @@ class Chat(models.Model):
 
 class MembershipQuerySet(models.QuerySet["Membership"]):
     def with_unread_count(self) -> MembershipQuerySet:
-        """Annotate each membership with the others' messages after its last read one."""
-        unread = (
-            Q(chat__messages__id__gt=Coalesce(F("last_read_message_id"), 0))
-            & Q(chat__messages__deleted_at__isnull=True)
-            & ~Q(chat__messages__user=F("user"))
-        )
+        """Annotate each membership with the others' messages after its last read one, and
+        how many of them mention the member (or everyone)."""
+        mentioning = Q(mentions=OuterRef("user")) | Q(mentions_everyone=True)
         return self.annotate(
-            unread_count=Count("chat__messages", filter=unread), mention_count=mention_count()
+            unread_count=count_of(unread_messages()),
+            mention_count=count_of(unread_messages().filter(mentioning), distinct=True),
         )
 
 
-def mention_count() -> Coalesce:
-    """How many of the others' messages after the member's last read one mention them (or
-    everyone): a subquery, so that it multiplies no rows of the unread count's join."""
-    mentioning = (
-        Message.objects.filter(
-            chat=OuterRef("chat"),
-            pk__gt=Coalesce(OuterRef("last_read_message_id"), 0),
-            deleted_at__isnull=True,
-        )
-        .exclude(user=OuterRef("user"))
-        .filter(Q(mentions=OuterRef("user")) | Q(mentions_everyone=True))
-        .order_by()
-        .values("chat")
-        .annotate(count=Count("pk", distinct=True))
-        .values("count")
-    )
-    return Coalesce(Subquery(mentioning), 0)
+def unread_messages() -> models.QuerySet[Message]:
+    """The others' messages after the (outer) member's last read one: read by the index on
+    (chat, id) from that point on, so a member's count costs what is unread, not the chat's
+    whole history."""
+    return Message.objects.filter(
+        chat=OuterRef("chat"), pk__gt=Coalesce(OuterRef("last_read_message_id"), 0), deleted_at__isnull=True
+    ).exclude(user=OuterRef("user"))
+
+
+def count_of(messages: models.QuerySet[Message], *, distinct: bool = False) -> Coalesce:
+    """A subquery counting the messages: one per membership, multiplying no rows."""
+    counted = messages.order_by().values("chat").annotate(count=Count("pk", distinct=distinct)).values("count")
+    return Coalesce(Subquery(counted), 0)
 
 
 class Membership(models.Model):
