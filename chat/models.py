@@ -129,7 +129,9 @@ def unread_messages() -> models.QuerySet[Message]:
 
 def count_of(messages: models.QuerySet[Message], *, distinct: bool = False) -> Coalesce:
     """A subquery counting the messages: one per membership, multiplying no rows."""
-    counted = messages.order_by().values("chat").annotate(count=Count("pk", distinct=distinct)).values("count")
+    counted = (
+        messages.order_by().values("chat").annotate(count=Count("pk", distinct=distinct)).values("count")
+    )
     return Coalesce(Subquery(counted), 0)
 
 
