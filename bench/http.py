@@ -1,79 +1,66 @@
-"""The HTTP benchmark: which process layout serves pages and form posts best on this machine.
+"""The HTTP benchmark: what each everyday request costs, next to a bare Django "hello".
 
-    python -m bench.http                     # every layout, 10 s per measurement
-    python -m bench.http --duration 20 --layouts daphne,gunicorn
+    python -m bench.http                          # everything, about 3.5 minutes on 2 cores
+    python -m bench.http --duration 20 --http-databases sqlite --layouts ""
+    python -m bench.http --peer-url http://127.0.0.1:9000 --peer-page /rooms/1 \
+        --peer-post /rooms/1/messages --peer-cookie "sessionid=…" --peer-fields "body=hi {n}"
 
-Layouts (each on the same fresh PostgreSQL database and Redis, DEBUG off):
+One run measures, each for DURATION seconds from CLIENTS (16) concurrent clients with a
+session each (bench/README.md, "The HTTP benchmark"):
 
-- `daphne`: one daphne process serves everything (the simple layout);
-- `daphne-per-core`: one daphne per core behind nginx, which spreads pages and sockets;
-- `gunicorn`: deploy/'s layout: nginx in front of gunicorn's sync WSGI workers (one per
-  core) for HTTP and one daphne for /ws/.
+- the floor: a bare Django app answering "hello" (bench/hello.py) on the same daphne;
+- the chat on one daphne (config.asgi with bench/http_settings.py: the chat's settings and
+  one more route), on SQLite and then on PostgreSQL with Redis: its middleware stack around
+  a do-nothing view, the room page (50 messages), the form post, the API post, a message
+  sent over the chat page's socket, and a socket connect;
+- on PostgreSQL, the other layouts (one daphne per core behind nginx; gunicorn's WSGI
+  workers behind nginx): the stack, the page and the form post;
+- optionally a peer server started elsewhere (--peer-url): its page and its form post, with
+  the same load generator.
 
-Each layout gets CLIENTS concurrent clients (16), each with a session of its own and a
-kept-alive connection: first the room page (GET /chats/<id>/, 50 messages), then the
-composer's form post (POST /chats/<id>/messages/ with CSRF, answered 302). Printed: requests
-per second, latency p50/p99, answers other than the expected one, and the server's CPU per
-request (utime + stime of every server process in /proc, nginx included, before and after).
+Every server runs with DEBUG off, a SECRET_KEY, ALLOWED_HOSTS and collected static files.
+Printed per request type: requests per second, latency p50/p99, the server's CPU per request
+(utime + stime of its processes) and that over the bare hello's of the same run; on
+PostgreSQL also the CPU of the database's backends per request. Every write the
+server acknowledged is looked up in the database afterwards: acknowledged and not stored is
+an error (bench/http_report.py prints it, and bench.http exits with 1).
+
+bench/http_load.py holds the load generators, bench/http_requests.py what they send.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import secrets
-import statistics
+import sys
 import tempfile
-import threading
-import time
 import urllib.parse
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.http_load import Client, Maker, Run, drive, drive_sockets
+from bench.http_report import errors, table
+from bench.http_requests import AUDIT, ON_LAYOUTS, OURS, SETUP, WRITES, ours, peer
 from bench.run import HOST, POSTGRES, PYTHON, ROOT, Processes, free_port, log
 from deploy.serve import Options, render_nginx
 
 CLIENTS = 16
-LAYOUTS = ("daphne", "daphne-per-core", "gunicorn")
+DURATION = 8.0
+WARMUP = 1.0
+DATABASES = ("sqlite", "postgres")
+# The layouts measured besides one daphne, on PostgreSQL (they share chats through Redis).
+LAYOUTS = ("daphne-per-core", "gunicorn")
 CORES = os.cpu_count() or 1
 REDIS_URL = "redis://127.0.0.1:6379/14"
 NGINX = "/usr/sbin/nginx"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-SETUP = """
-import json, os, sys
-import django
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django.setup()
-from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
-from chat.models import Chat, Membership, Message
-from chat import services
-room = Chat.objects.create(name="HTTP bench", kind="room", visibility="public")
-people = []
-for i in range(int(sys.argv[1])):
-    user = User.objects.create_user(f"http_bench_{i}")
-    Membership.objects.get_or_create(user=user, chat=room)
-    session = SessionStore()
-    session.update({
-        "_auth_user_id": str(user.pk),
-        "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
-        "_auth_user_hash": user.get_session_auth_hash(),
-    })
-    session.create()
-    people.append(session.session_key)
-for i in range(50):
-    services.post_message(chat=room, user=User.objects.get(username=f"http_bench_{i % len(people)}"),
-                          text=f"A message of ordinary length, number {i}, to fill the page.")
-print(json.dumps({"chat": room.pk, "sessions": people}))
-"""
+SETTINGS = "bench.http_settings"
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -95,231 +82,413 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def services_cpu_seconds(database: str) -> float:
+    """utime + stime of PostgreSQL's backends for `database`, in seconds. PostgreSQL's shared
+    processes (the WAL writer, the checkpointer) and Redis are left out: whatever else runs on
+    the machine uses them too, and their CPU could not be told apart from the server's."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            if stat[stat.index("(") + 1 : stat.rindex(")")] != "postgres":
+                continue
+            # A backend's title: "postgres: 15/main: <user> <database> <host>(<port>) <state>".
+            if f" {database} " in (entry / "cmdline").read_text().replace("\0", " "):
+                fields = stat.rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
 @dataclass
-class Measure:
-    latencies: list[float] = field(default_factory=list)
-    unexpected: int = 0
-    # Answers other than the expected one, by status (0: no answer).
-    statuses: Counter[int] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class Target:
+    """A server under load: where it listens, its processes, and what the clients hold."""
+
+    port: int
+    pids: list[int]
+    server: str
+    database: str
+    chat: int = 0
+    clients: list[Client] = field(default_factory=list)
+    host: str = HOST
+    # The PostgreSQL database the server uses, whose backends' CPU is counted apart.
+    services: str = ""
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def clock(self) -> tuple[float, float]:
+        return cpu_seconds(self.pids), services_cpu_seconds(self.services) if self.services else 0.0
 
 
-def drive(port: int, chat: int, sessions: list[str], kind: str, seconds: float) -> tuple[Measure, float]:
-    """CLIENTS threads, each on a kept-alive connection, for `seconds`; the measure and the
-    wall time."""
-    measure = Measure()
-    until = time.monotonic() + seconds
+def measure(
+    target: Target, kind: str, maker: Maker | None, arguments: argparse.Namespace
+) -> tuple[dict[str, Any], Run]:
+    """Warm up, then measure one request type on one server; its row, and the run."""
 
-    def client(session: str) -> None:
-        csrf = uuid.uuid4().hex
-        cookie = f"sessionid={session}; csrftoken={csrf}"
-        origin = f"http://{HOST}:{port}"
-        connection = http.client.HTTPConnection(HOST, port, timeout=60)
-        while time.monotonic() < until:
-            started = time.perf_counter()
-            try:
-                if kind == "page":
-                    connection.request("GET", f"/chats/{chat}/", headers={"Cookie": cookie})
-                    expected = 200
-                else:
-                    body = urllib.parse.urlencode(
-                        {"text": "bench", "client_id": str(uuid.uuid4()), "csrfmiddlewaretoken": csrf}
-                    )
-                    headers = {
-                        "Cookie": cookie,
-                        "Origin": origin,
-                        "Referer": f"{origin}/",
-                        "Content-Type": "application/x-www-form-urlencoded",
-                    }
-                    connection.request("POST", f"/chats/{chat}/messages/", body=body, headers=headers)
-                    expected = 302
-                response = connection.getresponse()
-                response.read()
-                status = response.status
-                ok = status == expected
-                if response.will_close:
-                    connection.close()
-            except (OSError, http.client.HTTPException):
-                ok, status = False, 0
-                connection.close()
-            elapsed = time.perf_counter() - started
-            with measure.lock:
-                measure.latencies.append(elapsed)
-                measure.unexpected += not ok
-                if not ok:
-                    measure.statuses[status] += 1
+    def go(seconds: float) -> Run:
+        if kind in ("send", "connect"):
+            return drive_sockets(
+                target.host,
+                target.port,
+                [client.cookies["sessionid"] for client in target.clients],
+                target.chat,
+                kind,
+                arguments.http_clients,
+                seconds,
+                target.clock,
+            )
+        assert maker is not None
+        return drive(target.host, target.port, target.clients, maker, seconds, target.clock)
 
-    threads = [threading.Thread(target=client, args=(sessions[i % len(sessions)],)) for i in range(CLIENTS)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return measure, time.monotonic() - started
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+    if arguments.http_warmup > 0:
+        go(arguments.http_warmup)
+    run = go(arguments.http_duration)
+    count = len(run.measure.latencies)
+    row: dict[str, Any] = {"request": kind, "server": target.server, "database": target.database}
+    row.update(run.measure.summary(run.wall))
+    row["cpu_ms"] = round(run.server_cpu * 1000 / count, 2) if count else None
+    if target.services:
+        row["services_cpu_ms"] = round(run.services_cpu * 1000 / count, 2) if count else None
+    if kind in WRITES:
+        row["acked"] = len(run.measure.acked)
+    log(f"http {kind} on {target.server} ({target.database}): {row}")
+    return row, run
 
 
 class Layouts:
     """Starts each layout's processes with bench.run's Processes (each in its own group)."""
 
-    def __init__(self, processes: Processes, env: dict[str, str], directory: Path) -> None:
+    def __init__(self, processes: Processes, directory: Path) -> None:
         self.processes = processes
-        self.env = env
         self.directory = directory
 
-    def daphne(self, stack: contextlib.ExitStack, port: int | None = None) -> tuple[int, int]:
-        port = port or free_port()
-        argv = [PYTHON, "-m", "daphne", "-v", "0", "-b", HOST, "-p", str(port), "config.asgi:application"]
-        return port, stack.enter_context(self.processes.server("daphne", argv, self.env, port))
+    def daphne(
+        self, stack: contextlib.ExitStack, env: dict[str, str], application: str = "config.asgi:application"
+    ) -> tuple[int, int]:
+        port = free_port()
+        argv = [PYTHON, "-m", "daphne", "-v", "0", "-b", HOST, "-p", str(port), application]
+        return port, stack.enter_context(self.processes.server("daphne", argv, env, port))
 
-    def gunicorn(self, stack: contextlib.ExitStack) -> tuple[int, int]:
+    def gunicorn(self, stack: contextlib.ExitStack, env: dict[str, str]) -> tuple[int, int]:
         port = free_port()
         argv = [
             PYTHON, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{HOST}:{port}",
             "--workers", str(CORES), "--worker-class", "sync", "--no-control-socket",
         ]  # fmt: skip
-        return port, stack.enter_context(self.processes.server("gunicorn", argv, self.env, port))
+        return port, stack.enter_context(self.processes.server("gunicorn", argv, env, port))
 
     def nginx(
-        self, stack: contextlib.ExitStack, http_ports: list[int], socket_ports: list[int]
+        self, stack: contextlib.ExitStack, env: dict[str, str], http_ports: list[int], socket_ports: list[int]
     ) -> tuple[int, int]:
         port = free_port()
         runtime = Path(tempfile.mkdtemp(prefix="nginx-", dir=self.directory))
         runtime.chmod(0o755)
         self.directory.chmod(0o755)
         config = runtime / "nginx.conf"
-        static_root = str(ROOT / "staticfiles")
-        options = Options(port=port)
         config.write_text(
             render_nginx(
-                options=options,
+                options=Options(port=port),
                 runtime=runtime,
-                static_root=static_root,
+                static_root=str(ROOT / "staticfiles"),
                 http_ports=http_ports,
                 socket_ports=socket_ports,
             )
         )
         argv = [NGINX, "-p", str(runtime), "-c", str(config)]
-        return port, stack.enter_context(self.processes.server("nginx", argv, self.env, port))
+        return port, stack.enter_context(self.processes.server("nginx", argv, env, port))
 
     @contextlib.contextmanager
-    def start(self, name: str) -> Iterator[tuple[int, list[int]]]:
+    def start(self, name: str, env: dict[str, str]) -> Iterator[tuple[int, list[int]]]:
         """The layout's front port and its processes' pids."""
         with contextlib.ExitStack() as stack:
-            if name == "daphne":
-                port, pid = self.daphne(stack)
+            if name == "hello":
+                port, pid = self.daphne(stack, env, "bench.hello_asgi:application")
+                yield port, [pid]
+            elif name == "daphne":
+                port, pid = self.daphne(stack, env)
                 yield port, [pid]
             elif name == "daphne-per-core":
-                started = [self.daphne(stack) for _ in range(CORES)]
+                started = [self.daphne(stack, env) for _ in range(CORES)]
                 ports = [port for port, _ in started]
-                port, nginx = self.nginx(stack, ports, ports)
+                port, nginx = self.nginx(stack, env, ports, ports)
                 yield port, [nginx, *(pid for _, pid in started)]
             else:
-                http_port, gunicorn = self.gunicorn(stack)
-                socket_port, daphne = self.daphne(stack)
-                port, nginx = self.nginx(stack, [http_port], [socket_port])
+                http_port, gunicorn = self.gunicorn(stack, env)
+                socket_port, daphne = self.daphne(stack, env)
+                port, nginx = self.nginx(stack, env, [http_port], [socket_port])
                 yield port, [nginx, gunicorn, daphne]
 
 
-def run(arguments: argparse.Namespace) -> list[dict[str, Any]]:
-    import psycopg
+class Bench:
+    """One run: the bare hello, the chat on each database, the peer; their servers' settings."""
 
-    database = f"chat_bench_http_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
-    results = []
+    def __init__(self, arguments: argparse.Namespace, processes: Processes, directory: Path) -> None:
+        self.arguments = arguments
+        self.processes = processes
+        self.directory = directory
+        self.layouts = Layouts(processes, directory)
+        self.secret = secrets.token_urlsafe(50)
+        # The PostgreSQL database of the run, made and dropped by postgres_database.
+        self.postgres = ""
+
+    def env(self, **settings: str) -> dict[str, str]:
+        defaults = {
+            "DEBUG": "false",
+            "SECRET_KEY": self.secret,
+            "ALLOWED_HOSTS": HOST,
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            # The clients post far faster than people: lift the limits.
+            "MESSAGE_RATE": "100000000/minute",
+            "FRAME_RATE": "100000000/second",
+            "SOCKETS_PER_USER": "1000000",
+            "CHAT_LOG_LEVEL": "WARNING",
+            "ACCESS_LOG_LEVEL": "WARNING",
+        }
+        return self.processes.env(**{**defaults, **settings})
+
+    def hello(self) -> dict[str, Any]:
+        env = self.env(DJANGO_SETTINGS_MODULE="bench.hello")
+        with self.layouts.start("hello", env) as (port, pids):
+            target = Target(
+                port,
+                pids,
+                "daphne (bare)",
+                "-",
+                clients=[Client({}) for _ in range(self.arguments.http_clients)],
+            )
+            return measure(target, "hello", ours("hello", 0, target.origin), self.arguments)[0]
+
+    def database(self, database: str) -> list[dict[str, Any]]:
+        """Every request type of the chat on one database: one daphne, then the other layouts."""
+        arguments = self.arguments
+        if database == "sqlite":
+            env = self.env(DATABASE_URL=f"sqlite:///{self.directory / 'http.sqlite3'}")
+        else:
+            env = self.env(DATABASE_URL=f"{POSTGRES}/{self.postgres}", REDIS_URL=arguments.http_redis)
+            import redis
+
+            with contextlib.closing(redis.Redis.from_url(arguments.http_redis)) as client:
+                client.flushdb()
+        self.processes.run([PYTHON, "manage.py", "migrate", "--noinput"], env, timeout=300)
+        setup = json.loads(
+            self.processes.run([PYTHON, "-c", SETUP, str(arguments.http_clients)], env, timeout=300)
+        )
+        readers = [
+            Client({"sessionid": session, "csrftoken": uuid.uuid4().hex}) for session in setup["readers"]
+        ]
+        writers = [
+            Client({"sessionid": session, "csrftoken": uuid.uuid4().hex}, token)
+            for session, token in zip(setup["writers"], setup["tokens"], strict=True)
+        ]
+        services = self.postgres if database == "postgres" else ""
+        layouts = ["daphne"] + (
+            [name for name in arguments.http_layouts if name] if database == "postgres" else []
+        )
+        rows: list[dict[str, Any]] = []
+        for layout in layouts:
+            sent: dict[str, dict[str, list[str]]] = {}
+            with self.layouts.start(layout, env) as (port, pids):
+                reading = Target(port, pids, layout, database, setup["page_chat"], readers, services=services)
+                writing = Target(
+                    port, pids, layout, database, setup["write_chat"], writers, services=services
+                )
+                for kind in OURS if layout == "daphne" else ON_LAYOUTS:
+                    target = writing if kind in WRITES else reading
+                    row, run = measure(target, kind, ours(kind, target.chat, target.origin), arguments)
+                    rows.append(row)
+                    if kind in WRITES:
+                        acked = set(run.measure.acked)
+                        unacked = [client_id for client_id in run.measure.sent if client_id not in acked]
+                        sent[f"{len(rows) - 1}"] = {"acked": run.measure.acked, "unacked": unacked}
+            self.audit(env, sent, rows, setup["write_chat"])
+            if database == "postgres":
+                self.analyze()
+        return rows
+
+    def audit(
+        self,
+        env: dict[str, str],
+        sent: dict[str, dict[str, list[str]]],
+        rows: list[dict[str, Any]],
+        chat: int,
+    ) -> None:
+        """Count in the database what each write scenario's clients were told is stored, then
+        empty the writers' room (AUDIT says why)."""
+        audit_file = self.directory / "audit.json"
+        audit_file.write_text(json.dumps(sent))
+        audited = json.loads(
+            self.processes.run([PYTHON, "-c", AUDIT, str(audit_file), str(chat)], env, timeout=300)
+        )
+        for index, found in audited.items():
+            rows[int(index)].update(found)
+
+    def peer(self) -> list[dict[str, Any]]:
+        arguments = self.arguments
+        parts = urllib.parse.urlsplit(arguments.peer_url)
+        assert parts.hostname is not None, arguments.peer_url
+        cookies = arguments.peer_cookie or [""]
+        clients = [Client.parse(cookies[i % len(cookies)]) for i in range(arguments.http_clients)]
+        target = Target(
+            parts.port or 80,
+            arguments.peer_pid,
+            arguments.peer_name,
+            "its own",
+            clients=clients,
+            host=parts.hostname,
+        )
+        rows = []
+        for kind, path in (("peer-page", arguments.peer_page), ("peer-post", arguments.peer_post)):
+            if path:
+                row = measure(target, kind, peer(kind, arguments), arguments)[0]
+                if not arguments.peer_pid:
+                    row["cpu_ms"] = None  # No processes to read: --peer-pid names them.
+                rows.append(row)
+        return rows
+
+    def analyze(self) -> None:
+        """Refresh PostgreSQL's statistics after a layout's writes (and their removal), as
+        autovacuum does within a minute: the posts grow and shrink the messages table in
+        seconds, and plans made on statistics that say otherwise cost the next layout's pages."""
+        import psycopg
+
+        with psycopg.connect(f"{POSTGRES}/{self.postgres}", autocommit=True) as connection:
+            connection.execute("ANALYZE")
+
+    @contextlib.contextmanager
+    def postgres_database(self) -> Iterator[None]:
+        import psycopg
+
+        self.postgres = f"chat_bench_http_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{self.postgres}"')
+        try:
+            yield
+        finally:
+            with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.postgres}" WITH (FORCE)')
+
+
+def run(arguments: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement of the HTTP benchmark; what `table` prints."""
+    if not arguments.http_duration:
+        arguments.http_duration = 1.0 if getattr(arguments, "small", False) else DURATION
+    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-http-") as temporary:
         directory = Path(temporary)
         processes = Processes(directory)
-        env = processes.env(
-            DATABASE_URL=f"{POSTGRES}/{database}",
-            REDIS_URL=arguments.redis,
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            ALLOWED_HOSTS=HOST,
-            MESSAGE_RATE="1000000/minute",
-            CHAT_LOG_LEVEL="WARNING",
-            ACCESS_LOG_LEVEL="WARNING",
-        )
+        bench = Bench(arguments, processes, directory)
         try:
-            processes.run([PYTHON, "manage.py", "collectstatic", "--noinput"], env, timeout=300)
-            processes.run([PYTHON, "manage.py", "migrate", "--noinput"], env, timeout=300)
-            setup = json.loads(processes.run([PYTHON, "-c", SETUP, str(CLIENTS)], env, timeout=300))
-            layouts = Layouts(processes, env, directory)
-            for name in arguments.layouts.split(","):
-                with layouts.start(name) as (port, pids):
-                    # Warm up: templates, code paths and the database pool.
-                    drive(port, setup["chat"], setup["sessions"], "page", 1.0)
-                    row: dict[str, Any] = {"layout": name}
-                    for kind in ("page", "post"):
-                        cpu_before = cpu_seconds(pids)
-                        measure, wall = drive(
-                            port, setup["chat"], setup["sessions"], kind, arguments.duration
-                        )
-                        cpu = cpu_seconds(pids) - cpu_before
-                        count = len(measure.latencies)
-                        row[kind] = {
-                            "requests": count,
-                            "per_s": round(count / wall, 1),
-                            "p50_ms": round(statistics.median(measure.latencies) * 1000, 1)
-                            if count
-                            else None,
-                            "p99_ms": round(percentile(measure.latencies, 0.99) * 1000, 1),
-                            "unexpected": measure.unexpected,
-                            "unexpected_statuses": dict(measure.statuses),
-                            "cpu_ms": round(cpu * 1000 / count, 2) if count else None,
-                        }
-                    log(f"{name}: {row}")
-                    results.append(row)
+            static_env = bench.env(DATABASE_URL=f"sqlite:///{directory / 'static.sqlite3'}")
+            processes.run([PYTHON, "manage.py", "collectstatic", "--noinput"], static_env, timeout=300)
+            rows.append(bench.hello())
+            for database in arguments.http_databases:
+                if database == "postgres":
+                    with bench.postgres_database():
+                        rows += bench.database(database)
+                else:
+                    rows += bench.database(database)
+            if arguments.peer_url:
+                rows += bench.peer()
         finally:
             processes.stop_all()
-            with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    return results
+    hello = rows[0]["cpu_ms"]
+    for row in rows:
+        if hello and row["cpu_ms"] is not None:
+            row["x_hello"] = round(row["cpu_ms"] / hello, 2)
+    return {
+        "clients": arguments.http_clients,
+        "duration": arguments.http_duration,
+        "cores": CORES,
+        "rows": rows,
+    }
 
 
-def table(results: list[dict[str, Any]]) -> str:
-    header = (
-        "layout           | page/s | page p50 ms | page p99 ms | CPU ms/page | post/s | post p50 ms "
-        "| post p99 ms | CPU ms/post | not 200/302"
+def names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name]
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, alone: bool = False) -> None:
+    """The HTTP benchmark's options, for bench.http and for bench.run (`--only http`)."""
+    short = (lambda name: [name]) if alone else (lambda name: [])
+    group = parser.add_argument_group("http", "the HTTP benchmark (bench/http.py)")
+    group.add_argument(
+        "--http-duration",
+        *short("--duration"),
+        type=float,
+        help=f"seconds per measurement (default {DURATION:g})",
     )
-    lines = [header, "-" * len(header)]
-    base = results[0] if results else None
-    for row in results:
-        page, post = row["page"], row["post"]
-        lines.append(
-            f"{row['layout']:<16} | {page['per_s']:>6} | {page['p50_ms']:>11} | {page['p99_ms']:>11} "
-            f"| {page['cpu_ms']:>11} | {post['per_s']:>6} | {post['p50_ms']:>11} | {post['p99_ms']:>11} "
-            f"| {post['cpu_ms']:>11} | {page['unexpected'] + post['unexpected']:>11}"
-        )
-    if base is not None:
-        for row in results[1:]:
-            pages = row["page"]["per_s"] / base["page"]["per_s"]
-            posts = row["post"]["per_s"] / base["post"]["per_s"]
-            lines.append(f"{row['layout']} ÷ {base['layout']}: pages {pages:.2f}x, posts {posts:.2f}x")
-    return "\n".join(lines)
+    group.add_argument(
+        "--http-warmup",
+        type=float,
+        default=WARMUP,
+        help=f"seconds of warm-up before each (default {WARMUP:g})",
+    )
+    group.add_argument(
+        "--http-clients", type=int, default=CLIENTS, help=f"concurrent clients (default {CLIENTS})"
+    )
+    group.add_argument(
+        "--http-databases", type=names, default=list(DATABASES), help=f"some of {','.join(DATABASES)}"
+    )
+    group.add_argument(
+        "--http-layouts", *short("--layouts"), type=names, default=list(LAYOUTS),
+        help=f"layouts besides one daphne, on PostgreSQL: some of {','.join(LAYOUTS)}, or ''",
+    )  # fmt: skip
+    group.add_argument(
+        "--http-redis", default=REDIS_URL, help=f"the Redis of the PostgreSQL runs ({REDIS_URL})"
+    )
+    group.add_argument("--peer-url", help="a peer server to load as well, e.g. http://127.0.0.1:9000")
+    group.add_argument("--peer-name", default="peer", help="its name in the table")
+    group.add_argument("--peer-page", help="the path of its page to GET, e.g. /rooms/1")
+    group.add_argument("--peer-post", help="the path its form posts to")
+    group.add_argument(
+        "--peer-cookie",
+        action="append",
+        default=[],
+        help="a Cookie header, e.g. 'sessionid=…'; repeat: one per client in turn",
+    )
+    group.add_argument(
+        "--peer-fields",
+        default="",
+        help="the form's fields, URL-encoded; {n} and {uuid} are replaced per post",
+    )
+    group.add_argument(
+        "--peer-csrf-field", default="csrfmiddlewaretoken", help="the field for the csrftoken cookie's value"
+    )
+    group.add_argument("--peer-page-status", type=int, default=200, help="the page's expected status (200)")
+    group.add_argument("--peer-post-status", type=int, default=302, help="the post's expected status (302)")
+    group.add_argument(
+        "--peer-pid", type=int, action="append", default=[], help="a process of the peer, for its CPU; repeat"
+    )
+
+
+def check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
+    for name in arguments.http_databases:
+        if name not in DATABASES:
+            parser.error(f"--http-databases: unknown {name}")
+    for name in arguments.http_layouts:
+        if name not in LAYOUTS:
+            parser.error(f"--http-layouts: unknown {name}")
+    if arguments.peer_url and not (arguments.peer_page or arguments.peer_post):
+        parser.error("--peer-url needs --peer-page or --peer-post")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
-    parser.add_argument("--layouts", default=",".join(LAYOUTS), help=f"some of {','.join(LAYOUTS)}")
-    parser.add_argument("--redis", default=REDIS_URL, help=f"the Redis the processes share ({REDIS_URL})")
+    add_arguments(parser, alone=True)
     parser.add_argument("--json", help="also write the results to this file")
     arguments = parser.parse_args(argv)
+    check_arguments(parser, arguments)
     results = run(arguments)
-    print(f"{CLIENTS} clients, {CORES} cores, {arguments.duration:.0f} s per measurement")
     print(table(results))
     if arguments.json:
         Path(arguments.json).write_text(json.dumps(results, indent=2))
+    if any(line.startswith("ERROR") for line in errors(results)):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
