@@ -16,9 +16,11 @@ A push is the fast path, not the record: the database is, and clients catch up b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -251,9 +253,39 @@ def publish(group: str, event: dict[str, Any]) -> None:
         else:
             async_to_sync(layer.group_send)(group, event)
         return
+    held = getattr(_holding, "events", None)
+    if held is not None:
+        held.append(event)
+        return
+    hand_over([event])
+
+
+def hand_over(events: list[dict[str, Any]]) -> None:
+    """Give events to every event loop's hub of this process, in one call each."""
     for loop, local_hub in list(_hubs.items()):
         if not loop.is_closed():
-            loop.call_soon_threadsafe(local_hub.dispatch, event)
+            loop.call_soon_threadsafe(local_hub.dispatch_all, events)
+
+
+_holding = threading.local()
+
+
+@contextlib.contextmanager
+def held_pushes() -> Iterator[None]:
+    """Hand what is published inside (on this thread, without a shared layer) to the hubs
+    together at the end: a group commit's new messages reach each page in one frame,
+    however the event loop and this thread take turns meanwhile."""
+    if shared_layer() is not None or getattr(_holding, "events", None) is not None:
+        yield
+        return
+    held: list[dict[str, Any]] = []
+    _holding.events = held
+    try:
+        yield
+    finally:
+        _holding.events = None
+        if held:
+            hand_over(held)
 
 
 def online(chat_id: int, user_ids: Iterable[int]) -> set[int]:

@@ -76,7 +76,7 @@ def handle_all(jobs: list[Job]) -> list[str]:
     PostgreSQL breaks only after a second, failing a frame)."""
     replies = [""] * len(jobs)
     try:
-        with transaction.atomic():
+        with broadcast.held_pushes(), transaction.atomic():
             if len(jobs) > 1:
                 lock_chats({job.chat.pk for job in jobs})
             for index, job in enumerate(jobs):

@@ -489,6 +489,15 @@ class Hub:
         for outbox in sockets:
             outbox.restart()
 
+    def dispatch_all(self, events: list[dict[str, Any]]) -> None:
+        """Events handed over together (chat.broadcast.held_pushes): each delivered in turn,
+        one failing not stopping the others."""
+        for event in events:
+            try:
+                self.dispatch(event)
+            except Exception:
+                logger.exception("An event of type %r could not be delivered", event.get("type"))
+
     def dispatch(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == HTML_EVENT:

@@ -198,3 +198,21 @@ class CoalescingTests(SimpleTestCase):
         for _ in range(3):
             await asyncio.sleep(0)
         assert recorder.frames == ["<new 1><new 2>"]
+
+
+class HeldPushesTests(TransactionTestCase):
+    def test_a_groups_pushes_reach_the_hub_together_at_the_end(self):
+        chat = make_room(make_user("alice"))
+        listener = SocketListener(chat)
+
+        def new_message(html: str) -> dict[str, Any]:
+            return {"type": broadcast.HTML_EVENT, "chat_id": chat.pk, "html": html, "open_pages_too": False}
+
+        with mock.patch.object(broadcast, "hand_over", wraps=broadcast.hand_over) as handed:
+            with broadcast.held_pushes():
+                broadcast.publish(broadcast.chat_group(chat.pk), new_message("<one>"))
+                broadcast.publish(broadcast.chat_group(chat.pk), new_message("<two>"))
+                assert handed.call_count == 0
+            handed.assert_called_once()
+        assert listener.pending() == ["<one><two>"]
+        listener.close()
