@@ -90,10 +90,10 @@ class GroupCommit:
     writer takes every frame queued while it was busy and hands them to frames.handle_all,
     which handles them in one transaction; each socket gets its reply after the commit.
 
-    Under 16 writers, a message's own transaction and thread hop were most of its cost; a
-    socket still waits for its reply before its next frame, so each socket's frames keep
-    their order, and numbers, idempotency and per-frame errors are as with one transaction
-    each (frames.handle_all).
+    One transaction, one commit and one thread hop per group instead of per frame. A socket
+    still waits for its reply before its next frame, so each socket's frames keep their
+    order; numbers, idempotency and per-frame errors are as with one transaction each
+    (frames.handle_all).
     """
 
     def __init__(self) -> None:
