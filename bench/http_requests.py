@@ -31,26 +31,21 @@ WRITES = ("form", "api", "send")
 # of 50 messages whatever was posted before it, and its chat list counts no unread posts.
 SETUP = """
 import json, sys
-from importlib import import_module
 import django
 django.setup()
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.test import Client
 from chat.models import Chat, Membership
 from chat import services
 from chat.services.accounts import issue_token
-SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
 def person(name, room):
     user = User.objects.create_user(name)
     Membership.objects.get_or_create(user=user, chat=room)
-    session = SessionStore()
-    session.update({
-        "_auth_user_id": str(user.pk),
-        "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
-        "_auth_user_hash": user.get_session_auth_hash(),
-    })
-    session.create()
-    return user, session.session_key
+    # Signed in as Django's login does it (the session engine's own store).
+    client = Client()
+    client.force_login(user)
+    return user, client.cookies[settings.SESSION_COOKIE_NAME].value
 page_room = Chat.objects.create(name="HTTP bench", kind="room", visibility="public")
 write_room = Chat.objects.create(name="HTTP bench posts", kind="room", visibility="public")
 readers = [person(f"http_bench_reader_{i}", page_room) for i in range(int(sys.argv[1]))]
