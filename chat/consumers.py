@@ -113,16 +113,17 @@ class GroupCommit:
                 batch, self.queue = self.queue[:GROUP_COMMIT_MAX], self.queue[GROUP_COMMIT_MAX:]
                 try:
                     replies = await frame_sync_to_async(frames.handle_all)([job for job, _ in batch])
-                except BaseException as error:
-                    # handle_all answers every frame itself; this is a cancelled task at
-                    # shutdown, or a bug: no socket is left waiting either way.
+                except asyncio.CancelledError as error:
+                    # The process is stopping: no socket is left waiting.
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(error)
-                    if not isinstance(error, Exception):
-                        raise
+                    raise
+                except Exception:
+                    # handle_all answers every frame itself: this is a bug, logged for a fix,
+                    # and each sender is told that it could not be done.
                     logger.exception("A group of %d frames could not be handled", len(batch))
-                    continue
+                    replies = [frames.failed_in(job.language) for job, _ in batch]
                 for (_, future), reply in zip(batch, replies, strict=True):
                     if not future.done():
                         future.set_result(reply)
@@ -232,6 +233,14 @@ class HubConsumer(AsyncWebsocketConsumer):
             outbox, self.outbox = self.outbox, None
             await self.hub.leave(outbox)
 
+    def reply(self, text: str) -> None:
+        """Write to this socket alone, after what the hub holds for its chat (new messages
+        are held a moment, to write several in one frame): the answer to a send comes
+        after the message it stored."""
+        if self.outbox is not None:
+            self.hub.flush()
+            self.outbox.push(text)
+
     def revoked(self) -> None:
         asyncio.get_running_loop().create_task(self.close(code=CLOSE_NOT_ALLOWED))
 
@@ -282,8 +291,7 @@ class ChatConsumer(HubConsumer):
                 await self.close(code=CLOSE_FLOODING)
             elif self.rate.count == self.rate.allowed + 1:
                 with translation.override(self.language):
-                    self.hub.flush()
-                    self.outbox.push(frames.too_fast())
+                    self.reply(frames.too_fast())
             return
         if text_data is not None and TYPING_FRAME.search(text_data[:64]):
             # Typing signals are throttled per socket, and cost nothing when dropped.
@@ -291,16 +299,8 @@ class ChatConsumer(HubConsumer):
             if now - self.typed_at < TYPING_INTERVAL:
                 return
             self.typed_at = now
-        try:
-            reply = await group_commit().handle(
-                frames.Job(user=self.user, chat=self.chat, text_data=text_data, language=self.language)
-            )
-        except Exception:
-            # Logged by the writer: this socket's frame alone is answered with an error.
-            with translation.override(self.language):
-                reply = frames.failed()
-        if reply and self.outbox is not None:
-            # The pushes of what was just stored go first (chat.hub holds new messages a
-            # moment, to write several in one frame).
-            self.hub.flush()
-            self.outbox.push(reply)
+        reply = await group_commit().handle(
+            frames.Job(user=self.user, chat=self.chat, text_data=text_data, language=self.language)
+        )
+        if reply:
+            self.reply(reply)

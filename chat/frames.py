@@ -52,6 +52,11 @@ def failed() -> str:
     return render_errors(gettext("That could not be done. Reload the page if it happens again."))
 
 
+def failed_in(language: str) -> str:
+    with translation.override(language):
+        return failed()
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One frame from a chat page's socket, with what its reply needs."""

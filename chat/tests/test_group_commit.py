@@ -156,17 +156,21 @@ class GroupCommitTests(SimpleTestCase):
             assert writer.writer is None
             assert await writer.handle(jobs[0]) == "reply to 0"
 
-    async def test_a_group_that_fails_unforeseen_fails_its_callers_and_the_writer_goes_on(self):
+    async def test_a_group_that_fails_unforeseen_answers_its_callers_and_the_writer_goes_on(self):
+        """A bug in handle_all is logged; each sender is told, in their page's language, that it
+        could not be done; the next frame is handled as usual."""
         writer = consumers.GroupCommit()
-        job = frames.Job(user=None, chat=None, text_data="x", language="en")  # type: ignore[arg-type]
+        english = frames.Job(user=None, chat=None, text_data="x", language="en")  # type: ignore[arg-type]
+        russian = frames.Job(user=None, chat=None, text_data="x", language="ru")  # type: ignore[arg-type]
         with (
             mock.patch.object(frames, "handle_all", side_effect=RuntimeError("a bug")),
             self.assertLogs("chat.consumers", "ERROR"),
-            self.assertRaises(RuntimeError),
         ):
-            await writer.handle(job)
+            replies = await asyncio.gather(writer.handle(english), writer.handle(russian))
+        assert replies[0] == frames.failed_in("en") and "That could not be done" in replies[0]
+        assert replies[1] == frames.failed_in("ru") and replies[1] != replies[0]
         with mock.patch.object(frames, "handle_all", return_value=["fine"]):
-            assert await writer.handle(job) == "fine"
+            assert await writer.handle(english) == "fine"
 
 
 class CoalescingTests(SimpleTestCase):
