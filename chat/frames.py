@@ -213,7 +213,7 @@ def catch_up(*, chat: Chat, after: object, since: object, first: object = 0) -> 
     )
     context: dict[str, Any] = {"chat": chat, "last_event": last_event}
     if len(newer) + len(changed) > CATCH_UP_LIMIT:
-        context.update(page_context(chat, Message.objects.latest_page(chat)), stale=True)
+        context.update(page_context(chat, Message.objects.latest_page(chat), None), stale=True)
         return render_to_string(f"{DETAIL}#message_log", context)
     context["missed"] = with_extras(changed + newer)
     return render_to_string(f"{DETAIL}#catch_up", context)

@@ -11,8 +11,11 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from chat import fragments
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
+    from django.http import HttpRequest
 
 MESSAGE_MAX_LENGTH = 4000
 ROOM_NAME_MAX_LENGTH = 100
@@ -326,11 +329,12 @@ def with_extras(messages: list[Message]) -> list[Message]:
     return messages
 
 
-def page_context(chat: Chat, messages: list[Message]) -> dict[str, Any]:
-    """A page of messages, with the ids to link to the pages before and after it."""
+def page_context(chat: Chat, messages: list[Message], request: HttpRequest | None) -> dict[str, Any]:
+    """A page of messages, each with its HTML for the page of `request` (or as pushed, for
+    None: chat.fragments), with the ids to link to the pages before and after it."""
     first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
     chat_messages = Message.objects.filter(chat=chat)
-    with_extras(messages)
+    fragments.attach(with_extras(messages), request)
     return {
         "page_messages": messages,
         # Counted only if the template shows it (the chat page's Pinned link).

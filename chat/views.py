@@ -130,7 +130,7 @@ def render_detail(
         "first_unread_id": first_unread(messages, user=request.user, last_read_id=last_read_id),
         "around_id": around,
         "actions_template": actions_template(chat),
-        **page_context(chat, messages),
+        **page_context(chat, messages, request),
     }
     return render(request, DETAIL, context, status=status)
 
@@ -237,7 +237,9 @@ def chat_messages(request: AuthedRequest, chat_id: int) -> HttpResponse:
     else:
         messages = Message.objects.latest_page(chat, before=before)
     if request.htmx:
-        return render(request, f"{DETAIL}#message_page", {"chat": chat, **page_context(chat, messages)})
+        return render(
+            request, f"{DETAIL}#message_page", {"chat": chat, **page_context(chat, messages, request)}
+        )
     return render_detail(request, chat, messages, MessageForm.fresh())
 
 

@@ -3,6 +3,7 @@
 import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -202,7 +203,7 @@ if REDIS_URL:
             },
         }
     }
-    CACHES = {
+    CACHES: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
@@ -211,6 +212,14 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Each shown message's HTML (chat.fragments), in each process's memory: a fragment's key says
+# everything it shows, so processes need not share them, and the least recently used go first.
+CACHES["fragments"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "fragments",
+    "TIMEOUT": None,
+    "OPTIONS": {"MAX_ENTRIES": 10_000},
+}
 
 # How far a socket may fall behind (bytes queued for it) before it is closed to reconnect.
 CHAT_SEND_BUFFER_BYTES = int(os.environ.get("CHAT_SEND_BUFFER_BYTES", 1024 * 1024))
