@@ -295,7 +295,8 @@ class Bench:
                 writing = Target(
                     port, pids, layout, database, setup["write_chat"], writers, services=services
                 )
-                for kind in OURS if layout == "daphne" else ON_LAYOUTS:
+                kinds = OURS if layout == "daphne" else ON_LAYOUTS
+                for kind in [kind for kind in kinds if kind in arguments.http_requests]:
                     target = writing if kind in WRITES else reading
                     row, run = measure(target, kind, ours(kind, target.chat, target.origin), arguments)
                     rows.append(row)
@@ -430,6 +431,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, alone: bool = False) -> No
         "--http-clients", type=int, default=CLIENTS, help=f"concurrent clients (default {CLIENTS})"
     )
     group.add_argument(
+        "--http-requests", type=names, default=list(OURS), help=f"some of {','.join(OURS)} (default all)"
+    )
+    group.add_argument(
         "--http-databases", type=names, default=list(DATABASES), help=f"some of {','.join(DATABASES)}"
     )
     group.add_argument(
@@ -465,6 +469,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, alone: bool = False) -> No
 
 
 def check_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
+    for name in arguments.http_requests:
+        if name not in OURS:
+            parser.error(f"--http-requests: unknown {name}")
     for name in arguments.http_databases:
         if name not in DATABASES:
             parser.error(f"--http-databases: unknown {name}")

@@ -121,8 +121,8 @@ MIDDLEWARE = [
     # The figures of the rates an API request counted against, as RateLimit-* headers.
     "chat.api.middleware.rate_limit_headers",
     "django.middleware.security.SecurityMiddleware",
-    # ASGI-native static files: compressed, with far-future caching of hashed names.
-    "servestatic.middleware.ServeStaticMiddleware",
+    # Static files (servestatic): compressed, with far-future caching of hashed names.
+    "config.middleware.StaticFilesMiddleware",
     # After the static files: only pages get a policy (and a nonce), not every asset.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "config.middleware.permissions_policy",
