@@ -11,8 +11,6 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from chat import fragments
-
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
     from django.http import HttpRequest
@@ -332,9 +330,11 @@ def with_extras(messages: list[Message]) -> list[Message]:
 def page_context(chat: Chat, messages: list[Message], request: HttpRequest | None) -> dict[str, Any]:
     """A page of messages, each with its HTML for the page of `request` (or as pushed, for
     None: chat.fragments), with the ids to link to the pages before and after it."""
+    from chat import fragments  # which reads these models
+
     first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
     chat_messages = Message.objects.filter(chat=chat)
-    fragments.attach(with_extras(messages), request)
+    fragments.attach(messages, request)
     return {
         "page_messages": messages,
         # Counted only if the template shows it (the chat page's Pinned link).

@@ -127,12 +127,11 @@ class FragmentTests(TestCase):
 
     def test_the_templates_are_part_of_the_key(self):
         message = Message.objects.with_author().get(pk=self.first.pk)
-        fragments.attach([message], None)
-        key = fragments.key(message, "push")
+        key = fragments.key(message, (1, 1), "push")
         fragments.templates_version.cache_clear()
         try:
             with override_settings(BASE_DIR=Path(__file__).resolve().parent):
-                assert fragments.key(message, "push") != key
+                assert fragments.key(message, (1, 1), "push") != key
         finally:
             fragments.templates_version.cache_clear()
-        assert fragments.key(message, "push") == key
+        assert fragments.key(message, (1, 1), "push") == key

@@ -11,7 +11,8 @@ query that grows with the data is an N+1 to fix.
 
 The count includes what runs after the commit (the push's rendering), since a real request
 pays for it too. Each door is warmed up once first, so that per-process caches (content
-types, a token's "last used" note) do not count.
+types, a token's "last used" note) do not count; the messages' cached HTML is emptied
+before each count (chat.fragments): a page's budget is that of its first view.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.cache import caches
 from django.db import connection
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
-from chat import consumers, frames, services
+from chat import consumers, fragments, frames, services
 from chat.models import Chat, Message
 from chat.tests.factories import make_room, make_user
 from chat.tests.test_api import api
@@ -94,13 +96,15 @@ class QueryBudgetTests(MediaMixin, TestCase):
     def budget(
         self, expected: int, door: Callable[[Any], object], prepare: Callable[[], Any] = lambda: None
     ) -> None:
-        """The door costs `expected` queries in the small room and in the big one."""
+        """The door costs `expected` queries in the small room and in the big one, with no
+        message's HTML in the cache (chat.fragments): the budget of a page seen first."""
         door(prepare())
         counts = []
         for size in ("small", "big"):
             if size == "big":
                 self.grow()
             argument = prepare()
+            caches[fragments.CACHE].clear()
             with CaptureQueriesContext(connection) as queries, self.captureOnCommitCallbacks(execute=True):
                 door(argument)
             counts.append(queries)
@@ -155,21 +159,30 @@ class QueryBudgetTests(MediaMixin, TestCase):
 
     def test_room_page(self) -> None:
         # The session, the user, the chat (with the membership that lets Alice see it), the
-        # page of messages, her membership again (views.render_detail), the chat list (two),
-        # the messages' files, reactions with their users and pins, whether there are older
-        # and newer messages, and the pin count.
-        self.budget(13, self.get(f"/chats/{self.room.pk}/"))
+        # page of messages, their reactions counted, her membership again (views.render_detail),
+        # the chat list (two), the messages' files, reactions with their users and pins,
+        # whether there are older and newer messages, and the pin count.
+        self.budget(14, self.get(f"/chats/{self.room.pk}/"))
+
+    def test_room_page_seen_before(self) -> None:
+        """With every message's HTML in the cache, its files, reactions and pins are not read."""
+        self.grow()
+        page = self.get(f"/chats/{self.room.pk}/")
+        page(None)
+        with CaptureQueriesContext(connection) as queries:
+            page(None)
+        assert len(queries) == 11, "\n".join(query["sql"] for query in queries.captured_queries)
 
     def test_room_page_around_a_message(self) -> None:
         # The room page's, with the messages before and after the one linked to read apart.
-        self.budget(14, self.get(f"/chats/{self.room.pk}/?around={self.first.pk}"))
+        self.budget(15, self.get(f"/chats/{self.room.pk}/?around={self.first.pk}"))
 
     def test_older_messages_fragment(self) -> None:
         def door(latest: int) -> None:
             response = self.client.get(f"/chats/{self.room.pk}/messages/?before={latest}", headers=HTMX)
             assert response.status_code == 200
 
-        self.budget(9, door, self.latest_id)
+        self.budget(10, door, self.latest_id)
 
     def test_members_panel(self) -> None:
         self.budget(4, self.get(f"/chats/{self.room.pk}/members/"))

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.template.loader import render_to_string
@@ -18,7 +19,7 @@ from django.test import TestCase, TransactionTestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
-from chat import frames, services
+from chat import fragments, frames, services
 from chat.limits import RateLimited
 from chat.models import Chat, Event, Message, Reaction, with_extras
 from chat.services import reactions
@@ -420,6 +421,8 @@ class CatchUpAndCostTests(Room):
         self.client.force_login(self.alice)
         url = f"/chats/{self.room.pk}/"
         self.client.get(url)
+        # Both views first views: every message's HTML made afresh (chat.fragments).
+        caches[fragments.CACHE].clear()
         with CaptureQueriesContext(connection) as few:
             assert self.client.get(url).status_code == 200
         messages = make_messages(self.room, self.bob, 60)
@@ -434,6 +437,7 @@ class CatchUpAndCostTests(Room):
         )
         for message in messages[-5:]:
             services.pin_message(message=message, user=self.alice)
+        caches[fragments.CACHE].clear()
         with CaptureQueriesContext(connection) as many:
             page = self.client.get(url)
         assert page.text.count('class="reaction ') == 100

@@ -7,12 +7,13 @@ import json
 import re
 
 from asgiref.sync import sync_to_async
+from django.core.cache import caches
 from django.db import connection
 from django.test import TestCase, TransactionTestCase
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from chat import broadcast, services
+from chat import broadcast, fragments, services
 from chat.models import Chat, Message
 from chat.tests.factories import SocketListener, make_room, make_user
 from chat.tests.test_consumers import open_socket, receive_frames
@@ -153,10 +154,13 @@ class ReplyTests(TestCase):
         self.client.force_login(self.alice)
         url = self.room.get_absolute_url()
         self.client.get(url)
+        # Both views first views: every message's HTML made afresh (chat.fragments).
+        caches[fragments.CACHE].clear()
         with CaptureQueriesContext(connection) as few:
             self.client.get(url)
         for n in range(10):
             services.post_message(chat=self.room, user=self.bob, text=f"r{n}", reply_to=self.question.pk)
+        caches[fragments.CACHE].clear()
         with CaptureQueriesContext(connection) as many:
             self.client.get(url)
         assert len(many) == len(few)
