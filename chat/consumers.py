@@ -14,10 +14,9 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connections
 from django.utils import translation
 
-from chat import access_log, broadcast, frames
+from chat import access_log, broadcast, connections, frames
 from chat.i18n import language_of_scope
 from chat.limits import parse_rate
 from chat.models import Chat, Membership
@@ -55,23 +54,11 @@ def socket_chats(user: User | AnonymousUser, chat_id: int | None) -> tuple[Chat 
 
 class FrameSyncToAsync(SyncToAsync):
     """Runs a socket's database work (its connect, its frames) in the one thread that every
-    socket shares, keeping that thread's database connection from frame to frame.
-
-    Requests close their connections when they end (CONN_MAX_AGE=0: under an ASGI server
-    each request has a thread of its own, and a kept connection would outlive it). Frames
-    are many and small: opening a SQLite connection for each (with its pragmas) was a third
-    of a message's cost. A connection that failed is replaced before the next frame, as
-    Django does between requests.
-    """
+    socket shares, keeping that thread's database connection from frame to frame
+    (chat.connections)."""
 
     def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        for connection in connections.all(initialized_only=True):
-            if (
-                connection.connection is not None
-                and connection.errors_occurred
-                and not connection.is_usable()
-            ):
-                connection.close()
+        connections.replace_failed()
         return super().thread_handler(loop, *args, **kwargs)
 
 

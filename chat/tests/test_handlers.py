@@ -2,12 +2,15 @@
 in one hop to the thread of synchronous code."""
 
 import asyncio
+from unittest import skipUnless
 
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
-from django.test import TestCase
+from django.db import connection
+from django.db.backends.signals import connection_created
+from django.test import TestCase, TransactionTestCase
 
-from config.handlers import SyncChainASGIHandler
+from config.handlers import HTTP_THREADS, SyncChainASGIHandler
 from config.middleware import StaticFilesMiddleware
 
 
@@ -79,3 +82,25 @@ class SyncChainTests(TestCase):
         status, _, body = get("/static/no-such-file.css")
         assert status == 404
         assert b"Not Found" in body or b"not found" in body.lower()
+
+
+class KeptConnectionTests(TransactionTestCase):
+    @skipUnless(
+        connection.vendor == "sqlite", "PostgreSQL's connections go back to the pool after each request"
+    )
+    def test_the_http_threads_keep_their_database_connection(self):
+        """Requests one after another reuse their thread's connection: Django's own handler
+        opened and closed one per request."""
+        opened: list[object] = []
+
+        def count(connection: object, **kwargs: object) -> None:
+            opened.append(connection)
+
+        connection_created.connect(count)
+        try:
+            for _ in range(HTTP_THREADS + 4):
+                status, _, body = get("/readyz")
+                assert status == 200, body
+        finally:
+            connection_created.disconnect(count)
+        assert 1 <= len(opened) < HTTP_THREADS
