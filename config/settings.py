@@ -160,11 +160,13 @@ TEMPLATES = [
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = None
 
-# Under an ASGI server every request's synchronous code runs in a thread of its own, and
-# Django's connections are per thread: a connection kept after its request (CONN_MAX_AGE
-# above 0) lingers until the garbage collector finds it, and sixteen clients exhausted
-# PostgreSQL's hundred connections within seconds. So each request and each socket frame
-# closes its connection, and on PostgreSQL closing hands it back to psycopg's pool.
+# Django's connections are per thread, and under an ASGI server a request's synchronous code
+# may run in a thread of its own: a connection kept after its request (CONN_MAX_AGE above 0)
+# lingered until the garbage collector found it, and sixteen clients exhausted PostgreSQL's
+# hundred connections within seconds. So Django closes a connection when its request ends
+# (on PostgreSQL, closing hands it back to psycopg's pool). The threads that live as long as
+# the process (the sockets' frames thread, daphne's HTTP threads) keep theirs instead
+# (chat/connections.py).
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
