@@ -129,13 +129,13 @@ def measure(
     """Warm up, then measure one request type on one server; its row, and the run."""
 
     def go(seconds: float) -> Run:
-        if kind in ("send", "connect"):
+        if kind in ("send", "connect", "socket-hello"):
             return drive_sockets(
                 target.host,
                 target.port,
-                [client.cookies["sessionid"] for client in target.clients],
+                [client.cookies.get("sessionid", "") for client in target.clients],
                 target.chat,
-                kind,
+                "connect" if kind == "socket-hello" else kind,
                 arguments.http_clients,
                 seconds,
                 target.clock,
@@ -249,7 +249,8 @@ class Bench:
         }
         return self.processes.env(**{**defaults, **settings})
 
-    def hello(self) -> dict[str, Any]:
+    def hello(self) -> list[dict[str, Any]]:
+        """The floors: the bare hello, and a bare socket's connect and close on the same daphne."""
         env = self.env(DJANGO_SETTINGS_MODULE="bench.hello")
         with self.layouts.start("hello", env) as (port, pids):
             target = Target(
@@ -259,7 +260,10 @@ class Bench:
                 "-",
                 clients=[Client({}) for _ in range(self.arguments.http_clients)],
             )
-            return measure(target, "hello", ours("hello", 0, target.origin), self.arguments)[0]
+            return [
+                measure(target, "hello", ours("hello", 0, target.origin), self.arguments)[0],
+                measure(target, "socket-hello", None, self.arguments)[0],
+            ]
 
     def database(self, database: str) -> list[dict[str, Any]]:
         """Every request type of the chat on one database: one daphne, then the other layouts."""
@@ -384,7 +388,7 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
         try:
             static_env = bench.env(DATABASE_URL=f"sqlite:///{directory / 'static.sqlite3'}")
             processes.run([PYTHON, "manage.py", "collectstatic", "--noinput"], static_env, timeout=300)
-            rows.append(bench.hello())
+            rows += bench.hello()
             for database in arguments.http_databases:
                 if database == "postgres":
                     with bench.postgres_database():

@@ -101,6 +101,14 @@ def targets(results: dict[str, Any]) -> list[str]:
                 figures.append(f"{kind} {ratio:.1f}x {'met' if ratio <= limit else 'MISSED'} (<= {limit:g}x)")
         if figures:
             lines.append(f"Targets, daphne on {database}, CPU over the bare hello: " + ", ".join(figures))
+    floor = found.get(("socket-hello", "daphne (bare)", "-"), {}).get("cpu_ms")
+    connects = [
+        f"{database} {row['cpu_ms'] / floor:.1f}x"
+        for database in ("sqlite", "postgres")
+        if floor and (row := found.get(("connect", "daphne", database), {})).get("cpu_ms")
+    ]
+    if connects:
+        lines.append(f"Socket connect over the bare socket's ({floor:g} ms): " + ", ".join(connects))
     ratios = []
     for kind in OURS:
         sqlite = found.get((kind, "daphne", "sqlite"), {}).get("cpu_ms")

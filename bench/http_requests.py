@@ -13,6 +13,7 @@ from bench.http_load import Client, Maker, Request
 # What each request type is, as printed. The chat's run on one daphne measures OURS.
 LABELS = {
     "hello": "bare Django hello (the floor)",
+    "socket-hello": "bare socket connect + close",
     "stack": "middleware stack, empty view",
     "page": "room page, 50 messages",
     "form": "form post (302)",

@@ -97,7 +97,7 @@ SERVER_VARIABLES = (
 class Sizes:
     idle_sockets: int = 10_000
     # Seconds after which no idle socket is opened: a slow server reports what it reached.
-    idle_budget: float = 20.0
+    idle_budget: float = 60.0
     connect_concurrency: int = 100
     fanout_members: int = 1000
     fanout_messages: int = 20
