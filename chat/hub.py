@@ -39,6 +39,9 @@ PRESENCE_SECONDS = 60
 PRESENCE_RENEW = 20
 # Seconds before a reader that ended is started again (no tight loop on a lasting error).
 READER_RESTART_DELAY = 0.5
+# Seconds a group stays subscribed after its last socket left: a page that reloads or opens
+# another chat is back within a second, and subscribing again costs round trips to Redis.
+UNSUBSCRIBE_AFTER = 30.0
 
 
 def chat_group(chat_id: int) -> str:
@@ -250,8 +253,10 @@ class Hub:
         # Event-stream sockets by the chats they follow, and the original protocol's by chat.
         self.streams: dict[int, set[StreamOutbox]] = {}
         self.legacy: dict[int, set[Outbox]] = {}
-        # How many registrations need each group; subscribed while above zero.
+        # How many registrations need each group; subscribed while above zero, and for
+        # UNSUBSCRIBE_AFTER seconds after (the timers of the groups that nothing needs).
         self.groups: dict[str, int] = {}
+        self.unneeded: dict[str, asyncio.TimerHandle] = {}
         self.channel: str | None = None
         self.channel_lock = asyncio.Lock()
         self.reader: asyncio.Task[None] | None = None
@@ -321,7 +326,8 @@ class Hub:
         self.need(group, -1)
 
     def need(self, group: str, change: int) -> None:
-        """Count a registration on a group; subscribe on the first, unsubscribe after the last."""
+        """Count a registration on a group; subscribe on the first, unsubscribe a while
+        after the last (UNSUBSCRIBE_AFTER) unless it is needed again meanwhile."""
         count = self.groups.get(group, 0) + change
         if count > 0:
             self.groups[group] = count
@@ -330,9 +336,17 @@ class Hub:
         if self.layer is None:
             return
         if change > 0 and count == 1:
-            self.track(self.subscribe(group))
-        elif count <= 0:
-            self.track(self.unsubscribe(group))
+            timer = self.unneeded.pop(group, None)
+            if timer is not None:
+                timer.cancel()  # still subscribed
+            else:
+                self.track(self.subscribe(group))
+        elif count <= 0 and group not in self.unneeded:
+            self.unneeded[group] = self.loop.call_later(UNSUBSCRIBE_AFTER, self.let_go, group)
+
+    def let_go(self, group: str) -> None:
+        self.unneeded.pop(group, None)
+        self.track(self.unsubscribe(group))
 
     async def subscribe(self, group: str) -> None:
         assert self.layer is not None

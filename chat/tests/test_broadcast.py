@@ -2,10 +2,12 @@ import asyncio
 from typing import Any
 from unittest import mock
 
+from channels.layers import InMemoryChannelLayer
 from django.template.loader import render_to_string
 from django.test import SimpleTestCase, TestCase
 
 from chat import broadcast, markdown, services
+from chat import hub as hub_module
 from chat.models import Event
 from chat.tests.factories import SocketListener, general, make_user
 
@@ -106,3 +108,44 @@ class RenderOnceTests(TestCase):
                 assert "<em>look</em>" in pushed
                 listener.close()
         assert counts[0] == counts[1] == (2, 3)
+
+
+class LingeringSubscriptionTests(SimpleTestCase):
+    """A group stays subscribed a while after its last socket leaves: a reload comes back
+    without a round trip to the layer, and a group nobody comes back to is let go."""
+
+    def test_a_socket_that_comes_back_finds_its_groups_subscribed(self):
+        asyncio.run(self.comes_back())
+
+    async def comes_back(self) -> None:
+        layer = InMemoryChannelLayer()
+        hub = broadcast.Hub(asyncio.get_running_loop(), layer)
+        adds: list[str] = []
+        real_add = layer.group_add
+
+        async def counted_add(group: str, channel: str) -> None:
+            adds.append(group)
+            await real_add(group, channel)
+
+        layer.group_add = counted_add  # type: ignore[method-assign]
+        group = hub_module.chat_group(7)
+
+        def page() -> broadcast.Outbox:
+            async def send(message: dict[str, Any]) -> None:
+                pass
+
+            return broadcast.Outbox(send, on_overflow=lambda: None, chat_id=7)
+
+        with mock.patch.object(hub_module, "UNSUBSCRIBE_AFTER", 0.2):
+            first = page()
+            await hub.join(first)
+            await hub.leave(first)
+            assert group in layer.groups  # still subscribed
+            again = page()
+            await hub.join(again)
+            assert adds.count(group) == 1  # no second subscription
+            await hub.leave(again)
+            await asyncio.sleep(0.3)
+            await hub.settle()
+        assert group not in layer.groups
+        assert not hub.unneeded
