@@ -127,7 +127,7 @@ class LingeringSubscriptionTests(SimpleTestCase):
             adds.append(group)
             await real_add(group, channel)
 
-        layer.group_add = counted_add  # type: ignore[method-assign]
+        layer.group_add = counted_add
         group = hub_module.chat_group(7)
 
         def page() -> broadcast.Outbox:
