@@ -207,7 +207,8 @@ if REDIS_URL:
     }
     CACHES: dict[str, dict[str, Any]] = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, with one client per process (config/cache.py).
+            "BACKEND": "config.cache.SharedRedisCache",
             "LOCATION": REDIS_URL,
         }
     }

@@ -359,7 +359,7 @@ class SessionEndTests(AccountTestCase):
 
 @override_settings(
     SESSION_ENGINE="django.contrib.sessions.backends.cached_db",
-    CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}},
+    CACHES={"default": {"BACKEND": "config.cache.SharedRedisCache", "LOCATION": REDIS_URL}},
 )
 class CachedSessionEndTests(SessionEndTests):
     """The same with REDIS_URL's sessions, read from Redis, where every process reads them: a
