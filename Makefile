@@ -12,6 +12,10 @@ CHECKS ?= lint css-check
 MARKERS ?=
 # More options for pytest, e.g. PYTEST_ARGS="-x -k socket".
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`: more than the two cores, since most tests wait on
+# servers and browsers. chat/tests/conftest.py groups the tests (a module's servers start
+# once). WORKERS=0 runs them in one process, in pytest's order.
+WORKERS ?= 3
 # The tests that run inside the pytest process: no browser, no server processes.
 IN_PROCESS := not browser and not delivery and not process
 
@@ -49,7 +53,7 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: $(CHECKS) $(BIN)/.installed-dev node-modules
-	$(BIN)/pytest $(if $(MARKERS),-m "$(MARKERS)") $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup $(if $(MARKERS),-m "$(MARKERS)") $(PYTEST_ARGS)
 
 # The in-process tests alone, without lint: seconds, for the edit-test loop.
 test-fast: $(BIN)/.installed-dev

@@ -19,3 +19,15 @@ def fresh_rate_limits():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts and ends in the default language. The test client serves a request in
+    the test's own thread, where a request in Russian leaves Russian active; in one process
+    the next test was always one that reset it, but on xdist's workers it may be any test."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()

@@ -49,6 +49,11 @@ document.addEventListener("htmx:wsOpen", () => { document.documentElement.datase
 document.addEventListener("htmx:wsClose", () => { document.documentElement.dataset.chatSocket = "closed"; });
 """
 SERVER_START_TIMEOUT = 30.0
+# The database of the shared Redis (127.0.0.1:6379) that in-process tests use and flush: one
+# per pytest-xdist worker (3 for the first, 4 for the next...), so that no worker flushes
+# another's keys while it runs.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+TEST_REDIS_URL = f"redis://127.0.0.1:6379/{3 + WORKER}"
 # The rates of chat/limits.py, for servers whose tests are not about them: every test user
 # signs up from 127.0.0.1, and the delivery tests send bursts of hundreds of messages.
 GENEROUS_RATES = {
@@ -171,6 +176,93 @@ def answers_200(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+# `make test` runs the suite on pytest-xdist workers (`-n 3 --dist loadgroup`), with these
+# groups, each run whole and in order by one worker:
+# - The modules whose every test starts servers (browser, delivery, process): one group per
+#   module, so that its module-scoped servers start once.
+# - Of those, the ones that run the chat with DEBUG off are one group: their servers read
+#   STATIC_ROOT (staticfiles/ in the checkout, the same for every worker), and collectstatic,
+#   which most of them run first, deletes and rewrites files there.
+# - ALONE: a test of its own, to run beside the rest of its module.
+# Every other test goes to whichever worker is free, in pytest-django's order (Django's test
+# cases before the transactional ones, which empty the database of what migrations made).
+# Groups start longest first: the STATIC_ROOT group, ALONE, the other modules, then the rest.
+STATIC_ROOT_MODULES = {
+    "test_a11y_browser.py",
+    "test_bench.py",
+    "test_bench_http.py",
+    "test_connections.py",
+    "test_deploy.py",
+    "test_production.py",
+    "test_theme_browser.py",
+}
+SERVER_MODULES = STATIC_ROOT_MODULES | {
+    "test_api_live.py",
+    "test_attachments_browser.py",
+    "test_browser.py",
+    "test_browser_delivery.py",
+    "test_daphne_adapter.py",
+    "test_delivery.py",
+    "test_events_processes.py",
+    "test_i18n_browser.py",
+    "test_markdown_browser.py",
+    "test_mentions_browser.py",
+    "test_reactions_browser.py",
+    "test_rooms_browser.py",
+    "test_workspace_browser.py",
+    "test_workspace_delivery.py",
+    "test_workspace_processes_browser.py",
+}
+ALONE = {"test_delivery.py::test_idle_sockets_survive_on_redis"}
+SERVER_MARKERS = ("browser", "delivery", "process")
+
+
+def xdist_group(nodeid: str) -> tuple[str, int]:
+    """The group of a test, and its rank (the order in which groups start)."""
+    path, _, name = nodeid.partition("::")
+    module = path.rsplit("/", 1)[-1]
+    if f"{module}::{name}" in ALONE:
+        return nodeid, 1
+    if module in STATIC_ROOT_MODULES:
+        return "static-root", 0
+    if module in SERVER_MODULES:
+        return path, 2
+    return nodeid, 3
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadgroup with the groups above, in the order the workers collected them.
+    (xdist's own loadgroup reads xdist_group marks, which it cannot apply under pytest 9.)"""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)[0]
+
+    config.option.loadscopereorder = False
+    return GroupScheduling(config, log)
+
+
+# After pytest-django's, which puts Django's test cases first.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under --dist loadgroup, puts the groups in rank order; otherwise the order stays
+    pytest's. A test without a server marker in SERVER_MODULES is an error: a database test
+    in a group could run after a transactional test and find the database empty."""
+    # xdist's workers collect the tests; it tells them the controller's --dist this way.
+    if not config.getoption("loadgroup", False):
+        return
+    for item in items:
+        module = item.path.name
+        if module in SERVER_MODULES and not any(item.get_closest_marker(name) for name in SERVER_MARKERS):
+            raise pytest.UsageError(f"{item.nodeid} starts no server: take {module} out of SERVER_MODULES")
+    # A stable sort: within a rank, pytest's order stays.
+    items.sort(key=lambda item: xdist_group(item.nodeid)[1])
 
 
 @pytest.fixture(scope="session")

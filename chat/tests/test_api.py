@@ -18,11 +18,11 @@ from rest_framework.test import APIClient
 from chat import services
 from chat.models import MESSAGE_MAX_LENGTH, ApiToken, Chat, Membership, Message
 from chat.services.accounts import token_digest
-from chat.tests.conftest import missing
+from chat.tests.conftest import TEST_REDIS_URL, missing
 from chat.tests.factories import PASSWORD, SocketListener, general, make_messages, make_room, make_user
 
 PRIVATE = Chat.Visibility.PRIVATE
-REDIS_URL = "redis://127.0.0.1:6379/3"
+REDIS_URL = TEST_REDIS_URL
 
 
 def api(user: User | None = None) -> APIClient:

@@ -413,7 +413,11 @@ class ReaderTests(TestCase):
         reachable_redis()
         loop = asyncio.new_event_loop()
         try:
-            layer = RedisPubSubChannelLayer(hosts=[{"address": REDIS_URL, "socket_timeout": None}])
+            # Publish and subscribe ignore Redis's database number: a prefix of this run's own
+            # keeps other processes on the same Redis (another worker, a benchmark) out.
+            layer = RedisPubSubChannelLayer(
+                hosts=[{"address": REDIS_URL, "socket_timeout": None}], prefix=f"test-{uuid.uuid4().hex}"
+            )
             loop.run_until_complete(self.poisoned(layer))
             loop.run_until_complete(layer.flush())
         finally:
