@@ -251,18 +251,21 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 # After pytest-django's, which puts Django's test cases first.
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under --dist loadgroup, puts the groups in rank order; otherwise the order stays
-    pytest's. A test without a server marker in SERVER_MODULES is an error: a database test
-    in a group could run after a transactional test and find the database empty."""
+    """Under --dist loadgroup, puts the groups in rank order (a stable sort: within a rank,
+    pytest's order stays); otherwise the order stays pytest's."""
     # xdist's workers collect the tests; it tells them the controller's --dist this way.
-    if not config.getoption("loadgroup", False):
-        return
-    for item in items:
-        module = item.path.name
-        if module in SERVER_MODULES and not any(item.get_closest_marker(name) for name in SERVER_MARKERS):
-            raise pytest.UsageError(f"{item.nodeid} starts no server: take {module} out of SERVER_MODULES")
-    # A stable sort: within a rank, pytest's order stays.
-    items.sort(key=lambda item: xdist_group(item.nodeid)[1])
+    if config.getoption("loadgroup", False):
+        items.sort(key=lambda item: xdist_group(item.nodeid)[1])
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test in SERVER_MODULES must start servers: a database test there could run after a
+    transactional test of another group and find the database empty."""
+    module = item.path.name
+    if module in SERVER_MODULES and not any(item.get_closest_marker(name) for name in SERVER_MARKERS):
+        pytest.fail(
+            f"{module} is in SERVER_MODULES (conftest.py), but this test starts no server", pytrace=False
+        )
 
 
 @pytest.fixture(scope="session")
