@@ -33,9 +33,10 @@ CLOSE_TOO_MANY_SOCKETS = 4029
 CLOSE_RECONNECT = 4500
 # Windows in a row over FRAME_RATE before a socket is let go.
 FLOOD_STRIKES = 3
-# A socket's typing signals pass at most once per this many seconds (the page sends one
-# every few seconds while someone types; the others show it for a few seconds more).
-TYPING_INTERVAL = 2.0
+# A socket's typing signals pass at most once per this many seconds. The page sends one
+# every few seconds while someone types, and after a sent message, 2 s after its last
+# one: the 0.5 s between the two lets a signal that came a little early through.
+TYPING_INTERVAL = 1.5
 TYPING_FRAME = re.compile(r'"action"\s*:\s*"typing"')
 
 
@@ -164,6 +165,7 @@ class HubConsumer(AsyncWebsocketConsumer):
     # Pushes arrive through broadcast's per-process hub, not through a channel per socket.
     channel_layer_alias = "no channel per socket"
     outbox: broadcast.Outbox | None = None
+    accepted = False
     # The code the socket ended with: the server's when it closed it, else the client's.
     close_code: int | None = None
 
@@ -196,7 +198,18 @@ class HubConsumer(AsyncWebsocketConsumer):
     def logged_chat_id(self) -> int | None:
         return self.scope.get("url_route", {}).get("kwargs", {}).get("chat_id")
 
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        """Accept once; what the hub pushed before (joined first) goes out after."""
+        if self.accepted:
+            return
+        self.accepted = True
+        await super().accept(subprotocol, headers)
+        if self.outbox is not None:
+            self.outbox.release()
+
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        # Accepted first, so that the client sees the code, not a refused handshake.
+        await self.accept()
         self.close_code = self.close_code or (code if isinstance(code, int) else 1000)
         await super().close(code=code, reason=reason)
 
@@ -212,6 +225,7 @@ class HubConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return False
         self.outbox = outbox
+        outbox.held = not self.accepted
         await self.hub.join(outbox)
         return True
 

@@ -120,6 +120,8 @@ class Outbox:
         self.writer: asyncio.Task[None] | None = None
         self.overflowed = False
         self.paused = False
+        # Joined before the socket is accepted: pushes wait here until release().
+        self.held = False
         self.closing: asyncio.Future[None] | None = None
         self.protocol = daphne_adapter.find_protocol(send)
         if self.protocol is not None and not daphne_adapter.watch(self.protocol, self.pause, self.resume):
@@ -130,7 +132,13 @@ class Outbox:
         if self.overflowed:
             return
         protocol = self.protocol
-        if protocol is not None and not self.paused and not self.queue and daphne_adapter.is_open(protocol):
+        if (
+            protocol is not None
+            and not self.paused
+            and not self.held
+            and not self.queue
+            and daphne_adapter.is_open(protocol)
+        ):
             if prepared is not None:
                 daphne_adapter.send_prepared(protocol, prepared)
             else:
@@ -144,7 +152,15 @@ class Outbox:
             return
         self.queue.append((text, prepared))
         self.queued_bytes += len(text)
-        if protocol is None and self.writer is None:
+        if protocol is None and self.writer is None and not self.held:
+            self.writer = asyncio.get_running_loop().create_task(self.write())
+
+    def release(self) -> None:
+        """The socket is accepted: send what was pushed while it was held."""
+        self.held = False
+        if self.protocol is not None:
+            self.resume()
+        elif self.queue and self.writer is None:
             self.writer = asyncio.get_running_loop().create_task(self.write())
 
     def pause(self) -> None:
@@ -154,7 +170,13 @@ class Outbox:
         """The client reads again: send what queued meanwhile, until the transport is full again."""
         self.paused = False
         protocol = self.protocol
-        while self.queue and not self.paused and protocol is not None and daphne_adapter.is_open(protocol):
+        while (
+            self.queue
+            and not self.paused
+            and not self.held
+            and protocol is not None
+            and daphne_adapter.is_open(protocol)
+        ):
             text, prepared = self.queue.popleft()
             self.queued_bytes -= len(text)
             if prepared is not None:

@@ -99,10 +99,12 @@ class ProgramConsumer(HubConsumer):
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.rate = FrameRate()
-        await self.accept()
         self.deadline = asyncio.get_running_loop().call_later(AUTH_SECONDS, self.too_late)
         if self.starts_at_once() and self.user.is_authenticated:
+            # In the hub before the handshake ends: a program that sends, or listens, as
+            # soon as it is connected misses nothing.
             await self.begin({})
+        await self.accept()
 
     def starts_at_once(self) -> bool:
         """Whether a signed-in browser starts without sending a first frame."""
@@ -113,6 +115,7 @@ class ProgramConsumer(HubConsumer):
             asyncio.get_running_loop().create_task(self.refuse("auth_timeout", "Sign in within 10 seconds."))
 
     async def refuse(self, code: str, detail: str) -> None:
+        await self.accept()
         await self.send(self.error(code, detail))
         await self.close(code=CLOSE_NOT_ALLOWED)
 

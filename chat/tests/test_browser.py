@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Dialog, Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, WebSocketRoute, expect
 
 pytestmark = pytest.mark.browser
 
@@ -212,6 +212,59 @@ def test_member_without_javascript_posts_by_form(sign_up: SignUp) -> None:
 
     expect(messages_with(alice, text)).to_have_count(1)
     expect(messages_with(bob, text)).to_have_count(1)
+
+
+def test_a_message_sent_before_the_answer_to_the_last_is_its_own(sign_up: SignUp) -> None:
+    """While the answer to a send is on its way (held back here), a second message typed
+    and sent is stored as a message of its own, Enter pressed twice stores one, and text
+    typed meanwhile is not wiped by the answers when they come."""
+    alice = sign_up("alice")
+    held: list[str] = []
+    routes: list[WebSocketRoute] = []
+    holding = True
+
+    def route(socket: WebSocketRoute) -> None:
+        routes.append(socket)
+        server = socket.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            if holding and isinstance(message, str) and "data-sent-client-id" in message:
+                held.append(message)
+            else:
+                socket.send(message)
+
+        server.on_message(from_server)
+
+    alice.route_web_socket(re.compile(r"/ws/chats/\d+/"), route)
+    open_chat(alice)
+    first, second, twice, later = (f"{word} {token()}" for word in ("First", "Second", "Twice", "Later"))
+
+    send(alice, first)
+    expect(messages_with(alice, first)).to_have_count(1)
+    send(alice, second)
+    expect(messages_with(alice, second)).to_have_count(1)
+    composer(alice).fill(twice)
+    send_button(alice).click()
+    send_button(alice).click()
+    # Four answers: the first's, the second's, and two for the one sent twice.
+    for _ in range(200):
+        if len(held) == 4:
+            break
+        alice.wait_for_timeout(50)
+    assert len(held) == 4, held
+    expect(messages_with(alice, twice)).to_have_count(1)
+    composer(alice).fill(later)
+
+    holding = False
+    for message in held:
+        routes[-1].send(message)
+    expect(composer(alice)).to_have_value(later)
+    send_button(alice).click()
+    expect(messages_with(alice, later)).to_have_count(1)
+    expect(composer(alice)).to_have_value("")
+    alice.reload()
+    for text in (first, second, twice, later):
+        expect(messages_with(alice, text)).to_have_count(1)
 
 
 def test_markup_in_messages_shows_as_text(sign_up: SignUp) -> None:

@@ -2,6 +2,7 @@
 protocol (/ws/chat/)."""
 
 import json
+import time
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -317,6 +318,26 @@ class LegacySocketTests(TransactionTestCase):
         await alice.send_to(text_data=json.dumps({"message": "still works"}))
         assert (await receive(bob))["message"] == "still works"
         await alice.disconnect()
+        await bob.disconnect()
+
+    async def test_connected_means_listening(self):
+        """The socket is accepted once it is in the hub: a message posted as soon as the
+        client is connected reaches it, however long finding its chat took."""
+        from chat import stream
+
+        find = stream.legacy_chat
+
+        def slow_find(*args: Any) -> Chat | None:
+            time.sleep(0.3)
+            return find(*args)
+
+        chat = await sync_to_async(general)()
+        with mock.patch.object(stream, "legacy_chat", slow_find):
+            bob = await connect("/ws/chat/", self.bob)
+        # Posted beside the socket's own work, as from another process.
+        post = sync_to_async(services.post_message, thread_sensitive=False)
+        await post(chat=chat, user=self.alice, text="right away")
+        assert (await receive(bob))["message"] == "right away"
         await bob.disconnect()
 
     async def test_a_chosen_chat_and_the_same_rules(self):

@@ -25,7 +25,8 @@
   var GAP_WAIT_MS = 300;
   // Messages of one author closer than this are shown as one group.
   var GROUP_WINDOW_MS = 5 * 60 * 1000;
-  // While someone types, one signal per this long (the server drops extras within 2 s)...
+  // While someone types, one signal per this long; after a sent message, one this long
+  // after the last (the server drops extras within 1.5 s, so one a little early passes)...
   var TYPING_SEND_MS = 3000;
   var TYPING_SERVER_MS = 2000;
   // ...and the others show "is typing" this long after the last one.
@@ -1140,6 +1141,67 @@
         var field = document.querySelector("#composer textarea");
         if (field) field.focus({ preventScroll: true });
       });
+  });
+
+  // ---- Sending ----
+
+  // A message goes with a client id, so that one sent twice (Enter pressed again before
+  // the answer) is stored once. Text typed after a send, before its answer comes, is the
+  // next message: it goes with an id of its own, and the answer (a fresh composer) does
+  // not wipe it.
+  var unanswered = {}; // client id -> {text, replyTo} sent with it
+
+  function newClientId() {
+    if (window.crypto.randomUUID) return window.crypto.randomUUID();
+    // Not in a secure context (plain HTTP, not on localhost): a version 4 UUID by hand.
+    var bytes = window.crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map
+      .call(bytes, function (byte) {
+        return (byte + 0x100).toString(16).slice(1);
+      })
+      .join("");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+
+  document.addEventListener("htmx:wsConfigSend", function (event) {
+    if (event.target.id !== "composer" || event.defaultPrevented) return;
+    if (event.detail.errors && event.detail.errors.length) return;
+    var parameters = event.detail.parameters;
+    var id = parameters.client_id;
+    var sent = unanswered[id];
+    if (!id || (sent && sent.text !== parameters.text)) {
+      id = parameters.client_id = newClientId();
+      event.target.querySelector('input[name="client_id"]').value = id;
+    }
+    unanswered[id] = { text: parameters.text, replyTo: parameters.reply_to || "" };
+  });
+
+  // The answer to a send swaps in a fresh composer, unless something new was typed since:
+  // then the composer stays as it is, and its text gets a new id if it still had the
+  // answered one.
+  var SENT_ANSWER = /data-sent-client-id="([^"]+)"/;
+  var keepComposer = null;
+
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    var answered = SENT_ANSWER.exec(event.detail.message);
+    if (!answered) return;
+    var sent = unanswered[answered[1]];
+    delete unanswered[answered[1]];
+    var field = document.querySelector('#composer textarea[name="text"]');
+    // (An answer already had, to a send repeated, has no record left: it changes nothing.)
+    keepComposer = field && field.value.trim() && (!sent || field.value !== sent.text) ? answered[1] : null;
+    if (keepComposer && sent && replyParts().input.value === sent.replyTo) clearReply();
+  });
+
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    if (!keepComposer || event.detail.target.id !== "composer-fields") return;
+    event.detail.shouldSwap = false;
+    var input = event.detail.target.querySelector('input[name="client_id"]');
+    var fresh = event.detail.fragment.querySelector('input[name="client_id"]');
+    if (input && fresh && input.value === keepComposer) input.value = fresh.value;
+    keepComposer = null;
   });
 
   // ---- Deleting ----
