@@ -64,9 +64,9 @@ print(json.dumps({
 """
 
 # Per write scenario, how many of the client ids it sent are stored (and in how many rows).
-# Then the writers' room is emptied: the room page's chat list counts unread messages with a
-# query whose cost grows with every message of the database, so each layout's page would
-# otherwise pay for the posts of the layouts measured before it.
+# Then the writers' room is emptied, so that each layout is measured on the same database.
+# (The room page's chat list used to read every message of the database to find each chat's
+# last one, and each layout's page paid for the posts of the layouts measured before it.)
 AUDIT = """
 import json, sys
 import django

@@ -348,20 +348,19 @@ def sidebar(user: User) -> dict[str, list[Membership]]:
     """The user's chats for the sidebar, most recent activity first, rooms and direct chats
     apart: each membership with its `unread_count` and its chat's `last_message` (or None).
 
-    Three queries, whatever the number of chats.
+    Two queries, whatever the number of chats; each chat's last message is read from the
+    end of the index on (chat, id), so a long history costs nothing.
     """
     memberships = list(
         Membership.objects.filter(user=user)
         .select_related("chat")
         .with_unread_count()
+        .annotate(
+            latest_id=Subquery(Message.objects.filter(chat=OuterRef("chat")).order_by("-pk").values("pk")[:1])
+        )
         .order_by("chat__name", "chat__pk")
     )
-    latest = (
-        Message.objects.filter(chat__memberships__user=user)
-        .values("chat")
-        .annotate(last=models.Max("pk"))
-        .values_list("last", flat=True)
-    )
+    latest = [membership.latest_id for membership in memberships if membership.latest_id]  # type: ignore[attr-defined]
     last_messages = {
         message.chat_id: message for message in Message.objects.filter(pk__in=latest).with_author()
     }

@@ -21,6 +21,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -358,3 +359,59 @@ class QueryBudgetTests(MediaMixin, TestCase):
             assert frames.handle(user=self.alice, chat=self.room, text_data=json.dumps(frame)) == ""
 
         self.budget(4, door, self.latest_id)
+
+
+class HistoryCostTests(TestCase):
+    """The chat list, the room page and the chat list's fragment cost the same however long
+    the chats' histories are: counted in SQLite's virtual machine steps, which, unlike time,
+    do not depend on the machine or its load."""
+
+    def steps(self, call: Callable[[], object]) -> int:
+        counted = 0
+
+        def count() -> int:
+            nonlocal counted
+            counted += 1
+            return 0
+
+        connection.ensure_connection()
+        raw = connection.connection
+        raw.set_progress_handler(count, 1)
+        try:
+            call()
+        finally:
+            raw.set_progress_handler(None, 1)
+        return counted
+
+    def test_pages_do_not_read_the_history(self) -> None:
+        if connection.vendor != "sqlite":
+            self.skipTest("counts SQLite's steps; PostgreSQL runs the same queries")
+        alice, bob = make_user("alice"), make_user("bob")
+        room = make_room(alice, name="Long")
+        services.join_chat(user=bob, chat=room)
+        self.client.force_login(alice)
+        doors = {
+            "chat list": ("/chats/", {}),
+            "room page": (f"/chats/{room.pk}/", {}),
+            "chat list fragment": ("/chats/sidebar/", HTMX),
+        }
+
+        def costs(more: int) -> dict[str, int]:
+            """The doors' steps after `more` messages, all read, were added to the room."""
+            last = max(Message.objects.filter(chat=room).values_list("seq", flat=True), default=0)
+            Message.objects.bulk_create(
+                Message(chat=room, user=bob, text="old", html="<p>old</p>", seq=last + n, event=0)
+                for n in range(1, more + 1)
+            )
+            newest = Message.objects.filter(chat=room).order_by("pk").last()
+            room.memberships.filter(user=alice).update(last_read_message=newest)
+            found = {}
+            for name, (url, headers) in doors.items():
+                caches[fragments.CACHE].clear()
+                found[name] = self.steps(partial(self.client.get, url, headers=headers))
+            return found
+
+        costs(0)  # what a first request of the process reads once
+        short, long = costs(60), costs(5000)
+        for name in doors:
+            assert long[name] < short[name] * 1.2, (name, short[name], long[name])
