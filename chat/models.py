@@ -335,15 +335,18 @@ def page_context(chat: Chat, messages: list[Message], request: HttpRequest | Non
     None: chat.fragments), with the ids to link to the pages before and after it."""
     from chat import fragments  # which reads these models
 
-    first, last = (messages[0].pk, messages[-1].pk) if messages else (None, None)
     chat_messages = Message.objects.filter(chat=chat)
     fragments.attach(messages, request)
+    # Asked by the chat's own numbers (seq), which only the (chat, seq) index serves: asked by
+    # id, PostgreSQL may read the ids after the page's through every chat's messages.
+    older = messages and chat_messages.filter(seq__lt=messages[0].seq).exists()
+    newer = messages and chat_messages.filter(seq__gt=messages[-1].seq).exists()
     return {
         "page_messages": messages,
         # Counted only if the template shows it (the chat page's Pinned link).
         "pin_count": Pin.objects.filter(chat=chat).count,
-        "older_before": first if first and chat_messages.filter(pk__lt=first).exists() else None,
-        "newer_after": last if last and chat_messages.filter(pk__gt=last).exists() else None,
+        "older_before": messages[0].pk if older else None,
+        "newer_after": messages[-1].pk if newer else None,
     }
 
 

@@ -149,11 +149,16 @@ def search_messages(
 
     `chat_id` keeps to one chat (Http404 if the user may not see it); `author` to the
     messages of one person, by username or id. Each message has its chat and author at
-    hand, and `search_headline`: the text around the match, whose HTML snippet_html() makes.
+    hand, and `search_headline`: the text around the match, whose HTML snippet_html() makes;
+    they are ordered by `recency` (the id).
     Raises ValidationError for an empty or overlong query.
     """
     terms = parse_query(query)
-    messages = Message.objects.not_deleted().select_related("user", "chat")
+    # Newest first, by `recency` (the id, as an expression): ordered by the id itself,
+    # PostgreSQL read its primary key backwards, testing every message until enough matched:
+    # all of them for a rare word or a typo (272 ms over 220,000 messages). Sorting what the
+    # GIN index found took 1 ms (12 ms for a word in 20,000 messages).
+    messages = Message.objects.not_deleted().select_related("user", "chat").annotate(recency=F("pk") + 0)
     if chat_id is not None:
         messages = messages.filter(chat=services.get_visible_chat(user=user, chat_id=chat_id))
     else:
@@ -175,7 +180,7 @@ def search_messages(
             pk__in=RawSQL(FTS_MATCHES, (match,))  # noqa: S611 (a constant; the query is a parameter)
         )
         headline = Fts5Snippet(match)
-    return messages.annotate(search_headline=headline).order_by("-pk")
+    return messages.annotate(search_headline=headline).order_by("-recency")
 
 
 def by_author(author: str) -> Q:

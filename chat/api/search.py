@@ -79,6 +79,7 @@ class SearchPages(MessagePages):
     """Newest first, by id, as a chat's messages are (`after` and `since` have no meaning here)."""
 
     page_size = 20
+    ordering = "-recency"  # the id (chat.search.search_messages)
 
     def paginate_queryset(
         self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: APIView | None = None
