@@ -696,14 +696,13 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         f"Python {info['python']}, {packages}; {info['cpus']} CPUs; {info['platform']}; {info['date']}",
         f"Load average before: {info['load_average']}, after: {results.get('load_average_after')}",
-        "",
-        table(results, sizes),
-        "",
-        "Targets (the chat on daphne):",
     ]
-    for name, figure, met in targets(results):
-        verdict = "n/a" if met is None else ("met" if met else "MISSED")
-        lines.append(f"  {verdict:6} {name}: {figure}")
+    # The sockets' table and targets, unless only the HTTP part ran (`--only http`).
+    if set(results["scenarios"]) - {"http"}:
+        lines += ["", table(results, sizes), "", "Targets (the chat on daphne):"]
+        for name, figure, met in targets(results):
+            verdict = "n/a" if met is None else ("met" if met else "MISSED")
+            lines.append(f"  {verdict:6} {name}: {figure}")
     if "events" in results["scenarios"]:
         lines += ["", events_note(results)]
     if "http" in results["scenarios"]:
