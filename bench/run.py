@@ -65,6 +65,7 @@ SECRET_KEY = secrets.token_urlsafe(50)
 
 SERVER_VARIABLES = (
     "DATABASE_URL",
+    "STATIC_ROOT",
     "REDIS_URL",
     "SECRET_KEY",
     "DEBUG",
