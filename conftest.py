@@ -1,3 +1,5 @@
+from unittest import mock
+
 import pytest
 
 
@@ -13,12 +15,24 @@ def no_static_file_scan(settings):
     settings.SERVESTATIC_USE_FINDERS = False
 
 
+# Mid-minute and mid-hour: the clock of the rate limits in every test (fresh_rate_limits).
+RATE_CLOCK = 500_000 * 3600 + 30
+
+
 @pytest.fixture(autouse=True)
 def fresh_rate_limits():
-    """Rate-limit counts live in the cache: each test starts with none."""
+    """Rate-limit counts live in the cache: each test starts with none, in the middle of a
+    window of every period. chat.limits counts in fixed windows of the clock, and a test that
+    counts up to a rate failed whenever a window turned over between its requests (one did
+    in CI). A test about the windows themselves patches chat.limits.time in its turn."""
     from django.core.cache import cache
 
+    from chat import limits
+
     cache.clear()
+    clock = mock.Mock(time=mock.Mock(return_value=float(RATE_CLOCK)))
+    with mock.patch.object(limits, "time", clock):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -75,12 +74,6 @@ django.setup()
 """
 
 
-# The static files that this worker's servers with DEBUG off serve: collectstatic, which most
-# of their modules run first, deletes and rewrites them, so each worker has a folder of its
-# own. (The benchmarks start their own servers, on the checkout's staticfiles/.)
-WORKER_STATIC_ROOT = Path(tempfile.gettempdir()) / f"chat-tests-static-{os.getpid()}"
-
-
 def missing(reason: str) -> NoReturn:
     """Skip for a missing piece, except under CI=true, where a missing piece is a failure."""
     if os.environ.get("CI") == "true":
@@ -96,7 +89,6 @@ class Processes:
         """The environment of a server process: the test process's, minus the app's settings."""
         env = {name: value for name, value in os.environ.items() if name not in SERVER_VARIABLES}
         env["PYTHONUNBUFFERED"] = "1"
-        env["STATIC_ROOT"] = str(WORKER_STATIC_ROOT)
         env.update(overrides)
         return env
 
@@ -190,43 +182,39 @@ def answers_200(url: str) -> bool:
 # groups, each run whole and in order by one worker:
 # - The modules whose every test starts servers (browser, delivery, process): one group per
 #   module, so that its module-scoped servers start once.
-# - Of those, the benchmarks' are one group: their servers read the checkout's staticfiles/,
-#   and collectstatic deletes and rewrites files there (every other server of a worker has
-#   the worker's WORKER_STATIC_ROOT).
+# - Of those, the ones that run the chat with DEBUG off are one group: their servers read
+#   STATIC_ROOT (staticfiles/ in the checkout, the same for every worker), and collectstatic,
+#   which most of them run first, deletes and rewrites files there.
 # - ALONE: a test of its own, to run beside the rest of its module.
 # Every other test goes to whichever worker is free, in pytest-django's order (Django's test
 # cases before the transactional ones, which empty the database of what migrations made).
-# Groups start longest first: the benchmarks' and the LONG modules, ALONE, the other
-# modules, then the rest.
-CHECKOUT_STATIC_MODULES = {"test_bench.py", "test_bench_http.py"}
-LONG_MODULES = {
+# Groups start longest first: the STATIC_ROOT group, ALONE, the other modules, then the rest.
+STATIC_ROOT_MODULES = {
     "test_a11y_browser.py",
+    "test_bench.py",
+    "test_bench_http.py",
     "test_connections.py",
     "test_deploy.py",
     "test_production.py",
     "test_theme_browser.py",
 }
-SERVER_MODULES = (
-    CHECKOUT_STATIC_MODULES
-    | LONG_MODULES
-    | {
-        "test_api_live.py",
-        "test_attachments_browser.py",
-        "test_browser.py",
-        "test_browser_delivery.py",
-        "test_daphne_adapter.py",
-        "test_delivery.py",
-        "test_events_processes.py",
-        "test_i18n_browser.py",
-        "test_markdown_browser.py",
-        "test_mentions_browser.py",
-        "test_reactions_browser.py",
-        "test_rooms_browser.py",
-        "test_workspace_browser.py",
-        "test_workspace_delivery.py",
-        "test_workspace_processes_browser.py",
-    }
-)
+SERVER_MODULES = STATIC_ROOT_MODULES | {
+    "test_api_live.py",
+    "test_attachments_browser.py",
+    "test_browser.py",
+    "test_browser_delivery.py",
+    "test_daphne_adapter.py",
+    "test_delivery.py",
+    "test_events_processes.py",
+    "test_i18n_browser.py",
+    "test_markdown_browser.py",
+    "test_mentions_browser.py",
+    "test_reactions_browser.py",
+    "test_rooms_browser.py",
+    "test_workspace_browser.py",
+    "test_workspace_delivery.py",
+    "test_workspace_processes_browser.py",
+}
 ALONE = {"test_delivery.py::test_idle_sockets_survive_on_redis"}
 SERVER_MARKERS = ("browser", "delivery", "process")
 
@@ -237,10 +225,8 @@ def xdist_group(nodeid: str) -> tuple[str, int]:
     module = path.rsplit("/", 1)[-1]
     if f"{module}::{name}" in ALONE:
         return nodeid, 1
-    if module in CHECKOUT_STATIC_MODULES:
-        return "checkout-static", 0
-    if module in LONG_MODULES:
-        return path, 0
+    if module in STATIC_ROOT_MODULES:
+        return "static-root", 0
     if module in SERVER_MODULES:
         return path, 2
     return nodeid, 3
@@ -270,10 +256,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # xdist's workers collect the tests; it tells them the controller's --dist this way.
     if config.getoption("loadgroup", False):
         items.sort(key=lambda item: xdist_group(item.nodeid)[1])
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    shutil.rmtree(WORKER_STATIC_ROOT, ignore_errors=True)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
