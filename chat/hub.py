@@ -159,7 +159,7 @@ class Outbox:
         """The socket is accepted: send what was pushed while it was held."""
         self.held = False
         if self.protocol is not None:
-            self.resume()
+            self.send_queued()
         elif self.queue and self.writer is None:
             self.writer = asyncio.get_running_loop().create_task(self.write())
 
@@ -169,6 +169,10 @@ class Outbox:
     def resume(self) -> None:
         """The client reads again: send what queued meanwhile, until the transport is full again."""
         self.paused = False
+        self.send_queued()
+
+    def send_queued(self) -> None:
+        """Under daphne: write what is queued while the socket may take it."""
         protocol = self.protocol
         while (
             self.queue
